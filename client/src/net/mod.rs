@@ -1,0 +1,1 @@
+//! The shared mio event loop.

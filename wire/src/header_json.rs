@@ -1,0 +1,138 @@
+//! The JSON header serialisation (type 0), as fastjson writes it for Java and as the Go, C++
+//! and Node clients write it.
+//!
+//! Reading is lenient: any field order, missing fields (zero / absent), unknown fields ignored,
+//! `remark` as `""` or `null`, `language` as a name or a number, ext-field values that are not
+//! strings turned into their text. Writing follows Java: alphabetical fields, `remark` and
+//! `extFields` only when present, every ext-field value a JSON string (Go decodes
+//! `map[string]string` and rejects the whole frame otherwise).
+
+use serde_json::{Map, Value};
+
+use crate::command::{ExtFields, LanguageCode, RemotingCommand};
+use crate::error::DecodeError;
+
+const WHAT: &str = "JSON header";
+
+pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
+    let text = std::str::from_utf8(header).map_err(|_| DecodeError::Utf8Invalid { field: WHAT })?;
+    let value: Value = serde_json::from_str(text).map_err(|error| DecodeError::JsonInvalid {
+        what: WHAT,
+        reason: error.to_string(),
+    })?;
+    let Value::Object(object) = value else {
+        let reason = "not an object".to_string();
+        return Err(DecodeError::JsonInvalid { what: WHAT, reason });
+    };
+    Ok(RemotingCommand {
+        code: int_field(&object, "code")?,
+        language: language_field(&object)?,
+        version: int_field(&object, "version")?,
+        opaque: int_field(&object, "opaque")?,
+        flag: int_field(&object, "flag")?,
+        remark: match object.get("remark") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(remark)) => Some(remark.clone()),
+            Some(other) => Some(other.to_string()),
+        },
+        ext_fields: ext_fields(&object)?,
+        ..RemotingCommand::default()
+    })
+}
+
+fn int_field(object: &Map<String, Value>, name: &'static str) -> Result<i32, DecodeError> {
+    let invalid = |value: &Value| DecodeError::FieldInvalid {
+        name,
+        value: value.to_string(),
+    };
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(0),
+        Some(value @ Value::Number(number)) => number
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| invalid(value)),
+        Some(value @ Value::String(text)) => text.trim().parse().map_err(|_| invalid(value)),
+        Some(value) => Err(invalid(value)),
+    }
+}
+
+fn language_field(object: &Map<String, Value>) -> Result<LanguageCode, DecodeError> {
+    match object.get("language") {
+        None | Some(Value::Null) => Ok(LanguageCode::Other),
+        Some(Value::String(name)) => Ok(LanguageCode::from_name(name)),
+        Some(value @ Value::Number(number)) => number
+            .as_u64()
+            .and_then(|n| u8::try_from(n).ok())
+            .map(LanguageCode::from_byte)
+            .ok_or_else(|| DecodeError::FieldInvalid {
+                name: "language",
+                value: value.to_string(),
+            }),
+        Some(value) => Err(DecodeError::FieldInvalid {
+            name: "language",
+            value: value.to_string(),
+        }),
+    }
+}
+
+fn ext_fields(object: &Map<String, Value>) -> Result<ExtFields, DecodeError> {
+    let mut fields = ExtFields::new();
+    match object.get("extFields") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (key, value) in map {
+                match value {
+                    Value::Null => {}
+                    Value::String(text) => fields.insert(key.as_str(), text.as_str()),
+                    other => fields.insert(key.as_str(), other.to_string()),
+                }
+            }
+        }
+        Some(other) => {
+            let value = other.to_string();
+            return Err(DecodeError::FieldInvalid {
+                name: "extFields",
+                value,
+            });
+        }
+    }
+    Ok(fields)
+}
+
+pub(crate) fn encode(command: &RemotingCommand, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"code\":");
+    out.extend_from_slice(command.code.to_string().as_bytes());
+    if !command.ext_fields.is_empty() {
+        out.extend_from_slice(b",\"extFields\":{");
+        for (index, (key, value)) in command.ext_fields.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_string(key, out);
+            out.push(b':');
+            write_string(value, out);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b",\"flag\":");
+    out.extend_from_slice(command.flag.to_string().as_bytes());
+    out.extend_from_slice(b",\"language\":");
+    write_string(command.language.name(), out);
+    out.extend_from_slice(b",\"opaque\":");
+    out.extend_from_slice(command.opaque.to_string().as_bytes());
+    if let Some(remark) = &command.remark {
+        out.extend_from_slice(b",\"remark\":");
+        write_string(remark, out);
+    }
+    out.extend_from_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    out.extend_from_slice(command.version.to_string().as_bytes());
+    out.push(b'}');
+}
+
+/// Writes a JSON string literal; serde_json's escaping matches what fastjson and Go accept.
+pub(crate) fn write_string(text: &str, out: &mut Vec<u8>) {
+    // Serialising a &str into a Vec cannot fail: the writer is infallible and a str is valid.
+    if serde_json::to_writer(&mut *out, text).is_err() {
+        unreachable!("serialising a str to a Vec<u8> is infallible");
+    }
+}
