@@ -7,7 +7,8 @@
 //! `extFields` only when present, every ext-field value a JSON string (Go decodes
 //! `map[string]string` and rejects the whole frame otherwise).
 
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 
 use crate::command::{ExtFields, LanguageCode, RemotingCommand};
 use crate::error::DecodeError;
@@ -16,87 +17,118 @@ const WHAT: &str = "JSON header";
 
 pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
     let text = std::str::from_utf8(header).map_err(|_| DecodeError::Utf8Invalid { field: WHAT })?;
-    let value: Value = serde_json::from_str(text).map_err(|error| DecodeError::JsonInvalid {
-        what: WHAT,
-        reason: error.to_string(),
-    })?;
-    let Value::Object(object) = value else {
-        let reason = "not an object".to_string();
-        return Err(DecodeError::JsonInvalid { what: WHAT, reason });
-    };
+    let object: Object = serde_json::from_str(text)
+        .map_err(|error| DecodeError::JsonInvalid { what: WHAT, reason: error.to_string() })?;
     Ok(RemotingCommand {
         code: int_field(&object, "code")?,
         language: language_field(&object)?,
         version: int_field(&object, "version")?,
         opaque: int_field(&object, "opaque")?,
         flag: int_field(&object, "flag")?,
-        remark: match object.get("remark") {
+        remark: match get(&object, "remark") {
             None | Some(Value::Null) => None,
             Some(Value::String(remark)) => Some(remark.clone()),
             Some(other) => Some(other.to_string()),
         },
-        ext_fields: ext_fields(&object)?,
+        ext_fields: ext_fields(&object),
         ..RemotingCommand::default()
     })
 }
 
-fn int_field(object: &Map<String, Value>, name: &'static str) -> Result<i32, DecodeError> {
-    let invalid = |value: &Value| DecodeError::FieldInvalid {
-        name,
-        value: value.to_string(),
-    };
-    match object.get(name) {
+/// A JSON object as its members in document order: `serde_json::Map` sorts its keys unless
+/// a crate-wide feature says otherwise, and ext fields must re-encode in the order they came.
+/// The header's own `extFields` member is kept apart, itself in order.
+#[derive(Default)]
+struct Object {
+    members: Vec<(String, Value)>,
+    ext_fields: Option<Vec<(String, Value)>>,
+}
+
+struct ObjectVisitor {
+    top_level: bool,
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = Object;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+        let mut object = Object::default();
+        while let Some(key) = map.next_key::<String>()? {
+            if self.top_level && key == "extFields" {
+                let ext: Option<ExtObject> = map.next_value()?;
+                object.ext_fields = ext.map(|ext| ext.0.members);
+            } else {
+                object.members.push((key, map.next_value()?));
+            }
+        }
+        Ok(object)
+    }
+}
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectVisitor { top_level: true })
+    }
+}
+
+struct ExtObject(Object);
+
+impl<'de> Deserialize<'de> for ExtObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectVisitor { top_level: false }).map(ExtObject)
+    }
+}
+
+/// The last member named `name`, as a JSON parser that keeps the last duplicate would see it.
+fn get<'a>(object: &'a Object, name: &str) -> Option<&'a Value> {
+    object.members.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value)
+}
+
+fn field_invalid(name: &'static str, value: &Value) -> DecodeError {
+    DecodeError::FieldInvalid { name, value: value.to_string() }
+}
+
+fn int_field(object: &Object, name: &'static str) -> Result<i32, DecodeError> {
+    match get(object, name) {
         None | Some(Value::Null) => Ok(0),
         Some(value @ Value::Number(number)) => number
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
-            .ok_or_else(|| invalid(value)),
-        Some(value @ Value::String(text)) => text.trim().parse().map_err(|_| invalid(value)),
-        Some(value) => Err(invalid(value)),
+            .ok_or_else(|| field_invalid(name, value)),
+        Some(value @ Value::String(text)) => {
+            text.trim().parse().map_err(|_| field_invalid(name, value))
+        }
+        Some(value) => Err(field_invalid(name, value)),
     }
 }
 
-fn language_field(object: &Map<String, Value>) -> Result<LanguageCode, DecodeError> {
-    match object.get("language") {
+fn language_field(object: &Object) -> Result<LanguageCode, DecodeError> {
+    match get(object, "language") {
         None | Some(Value::Null) => Ok(LanguageCode::Other),
         Some(Value::String(name)) => Ok(LanguageCode::from_name(name)),
         Some(value @ Value::Number(number)) => number
             .as_u64()
             .and_then(|n| u8::try_from(n).ok())
             .map(LanguageCode::from_byte)
-            .ok_or_else(|| DecodeError::FieldInvalid {
-                name: "language",
-                value: value.to_string(),
-            }),
-        Some(value) => Err(DecodeError::FieldInvalid {
-            name: "language",
-            value: value.to_string(),
-        }),
+            .ok_or_else(|| field_invalid("language", value)),
+        Some(value) => Err(field_invalid("language", value)),
     }
 }
 
-fn ext_fields(object: &Map<String, Value>) -> Result<ExtFields, DecodeError> {
+fn ext_fields(object: &Object) -> ExtFields {
     let mut fields = ExtFields::new();
-    match object.get("extFields") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            for (key, value) in map {
-                match value {
-                    Value::Null => {}
-                    Value::String(text) => fields.insert(key.as_str(), text.as_str()),
-                    other => fields.insert(key.as_str(), other.to_string()),
-                }
-            }
-        }
-        Some(other) => {
-            let value = other.to_string();
-            return Err(DecodeError::FieldInvalid {
-                name: "extFields",
-                value,
-            });
+    for (key, value) in object.ext_fields.iter().flatten() {
+        match value {
+            Value::Null => {}
+            Value::String(text) => fields.insert(key.as_str(), text.as_str()),
+            other => fields.insert(key.as_str(), other.to_string()),
         }
     }
-    Ok(fields)
+    fields
 }
 
 pub(crate) fn encode(command: &RemotingCommand, out: &mut Vec<u8>) {
