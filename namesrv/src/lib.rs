@@ -1,5 +1,9 @@
-//! `namesrv`: the routing centre.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+//! `namesrv`: the routing centre. Brokers register and heartbeat; clients ask for topic routes
+//! and cluster info. Several namesrvs run side by side and know nothing of each other.
+//!
+//! Threads: one event loop ([`client::net`]) owns the route table and answers every request;
+//! a persister thread writes the KV config file so that no fsync runs on the loop.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod kv_config;
+pub mod route_table;
