@@ -38,7 +38,10 @@ impl KvConfig {
     }
 
     pub fn put(&mut self, namespace: &str, key: &str, value: &str) {
-        self.table.entry(namespace.to_string()).or_default().insert(key.into(), value.into());
+        self.table
+            .entry(namespace.to_string())
+            .or_default()
+            .insert(key.into(), value.into());
     }
 
     pub fn get(&self, namespace: &str, key: &str) -> Option<&str> {
@@ -79,8 +82,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
     {
-        let mut file =
-            OpenOptions::new().write(true).create(true).truncate(true).open(&temporary)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;
     }
@@ -111,21 +117,28 @@ impl Persister {
     ) -> io::Result<Persister> {
         let (sender, receiver): (Sender<(u64, Vec<u8>)>, Receiver<(u64, Vec<u8>)>) =
             channel::unbounded();
-        let thread = thread::Builder::new().name("kv-persister".into()).spawn(move || {
-            for (ticket, bytes) in receiver {
-                let result = write_atomically(&path, &bytes);
-                if let Err(error) = &result {
-                    log::error!("cannot persist KV config to {}: {error}", path.display());
+        let thread = thread::Builder::new()
+            .name("kv-persister".into())
+            .spawn(move || {
+                for (ticket, bytes) in receiver {
+                    let result = write_atomically(&path, &bytes);
+                    if let Err(error) = &result {
+                        log::error!("cannot persist KV config to {}: {error}", path.display());
+                    }
+                    on_done(Persisted { ticket, result });
                 }
-                on_done(Persisted { ticket, result });
-            }
-        })?;
-        Ok(Persister { sender: Some(sender), thread: Some(thread) })
+            })?;
+        Ok(Persister {
+            sender: Some(sender),
+            thread: Some(thread),
+        })
     }
 
     /// Queues a snapshot; false if the thread is gone.
     pub fn submit(&self, ticket: u64, snapshot: Vec<u8>) -> bool {
-        self.sender.as_ref().is_some_and(|sender| sender.send((ticket, snapshot)).is_ok())
+        self.sender
+            .as_ref()
+            .is_some_and(|sender| sender.send((ticket, snapshot)).is_ok())
     }
 }
 
@@ -174,10 +187,22 @@ mod tests {
         config.put("ns", "k", "v \"quoted\" é");
         write_atomically(&path, &config.to_json()).unwrap();
         assert_eq!(KvConfig::load(&path).unwrap(), config);
-        fs::write(&path, r#"{"configTable":{"ORDER_TOPIC_CONFIG":{"T":"a:4"}}}"#).unwrap();
-        assert_eq!(KvConfig::load(&path).unwrap().get("ORDER_TOPIC_CONFIG", "T"), Some("a:4"));
+        fs::write(
+            &path,
+            r#"{"configTable":{"ORDER_TOPIC_CONFIG":{"T":"a:4"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            KvConfig::load(&path)
+                .unwrap()
+                .get("ORDER_TOPIC_CONFIG", "T"),
+            Some("a:4")
+        );
         fs::write(&path, "{not json").unwrap();
-        assert_eq!(KvConfig::load(&path).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            KvConfig::load(&path).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -127,12 +127,24 @@ impl<C: Copy + PartialEq> RouteTable<C> {
         connection: Option<C>,
         now: Instant,
     ) -> RegistrationResult {
-        let Registration { cluster_name, broker_name, broker_addr, broker_id, .. } = &registration;
-        self.clusters.entry(cluster_name.clone()).or_default().insert(broker_name.clone());
+        let Registration {
+            cluster_name,
+            broker_name,
+            broker_addr,
+            broker_id,
+            ..
+        } = &registration;
+        self.clusters
+            .entry(cluster_name.clone())
+            .or_default()
+            .insert(broker_name.clone());
         let mut first = false;
         let entry = self.brokers.entry(broker_name.clone()).or_insert_with(|| {
             first = true;
-            BrokerEntry { cluster_name: cluster_name.clone(), addrs: BTreeMap::new() }
+            BrokerEntry {
+                cluster_name: cluster_name.clone(),
+                addrs: BTreeMap::new(),
+            }
         });
         // A cluster rename moves the broker name; keep the cluster index consistent with it.
         if entry.cluster_name != *cluster_name {
@@ -140,7 +152,9 @@ impl<C: Copy + PartialEq> RouteTable<C> {
             remove_from_cluster(&mut self.clusters, &old, broker_name);
         }
         // Same address under another id: a slave switched to master (or back).
-        entry.addrs.retain(|id, addr| *id == *broker_id || addr != broker_addr);
+        entry
+            .addrs
+            .retain(|id, addr| *id == *broker_id || addr != broker_addr);
         let previous = entry.addrs.insert(*broker_id, broker_addr.clone());
         first |= previous.is_none();
 
@@ -170,7 +184,8 @@ impl<C: Copy + PartialEq> RouteTable<C> {
         if registration.filter_servers.is_empty() {
             self.filter_servers.remove(broker_addr);
         } else {
-            self.filter_servers.insert(broker_addr.clone(), registration.filter_servers.clone());
+            self.filter_servers
+                .insert(broker_addr.clone(), registration.filter_servers.clone());
         }
         self.master_of(broker_name, *broker_id)
     }
@@ -179,7 +194,10 @@ impl<C: Copy + PartialEq> RouteTable<C> {
         if broker_id == 0 {
             return RegistrationResult::default();
         }
-        let master_addr = self.brokers.get(broker_name).and_then(|entry| entry.addrs.get(&0));
+        let master_addr = self
+            .brokers
+            .get(broker_name)
+            .and_then(|entry| entry.addrs.get(&0));
         match master_addr {
             Some(addr) => RegistrationResult {
                 master_addr: Some(addr.clone()),
@@ -215,7 +233,11 @@ impl<C: Copy + PartialEq> RouteTable<C> {
         self.filter_servers.remove(broker_addr);
         let now_empty = match self.brokers.get_mut(broker_name) {
             Some(entry) => {
-                if entry.addrs.get(&broker_id).is_some_and(|addr| addr == broker_addr) {
+                if entry
+                    .addrs
+                    .get(&broker_id)
+                    .is_some_and(|addr| addr == broker_addr)
+                {
                     entry.addrs.remove(&broker_id);
                 }
                 entry.addrs.is_empty()
@@ -284,7 +306,11 @@ impl<C: Copy + PartialEq> RouteTable<C> {
         let queues = self.topics.get(topic)?;
         let brokers: Vec<(String, BrokerEntry)> = queues
             .keys()
-            .filter_map(|name| self.brokers.get(name).map(|entry| (name.clone(), entry.clone())))
+            .filter_map(|name| {
+                self.brokers
+                    .get(name)
+                    .map(|entry| (name.clone(), entry.clone()))
+            })
             .collect();
         if brokers.is_empty() {
             return None;
@@ -295,8 +321,15 @@ impl<C: Copy + PartialEq> RouteTable<C> {
                 filter_servers.insert(addr.clone(), servers.clone());
             }
         }
-        let queues = queues.iter().map(|(name, data)| (name.clone(), data.clone())).collect();
-        Some(TopicRoute { brokers, queues, filter_servers })
+        let queues = queues
+            .iter()
+            .map(|(name, data)| (name.clone(), data.clone()))
+            .collect();
+        Some(TopicRoute {
+            brokers,
+            queues,
+            filter_servers,
+        })
     }
 
     pub fn brokers(&self) -> &BTreeMap<String, BrokerEntry> {
@@ -336,7 +369,10 @@ impl<C: Copy + PartialEq> RouteTable<C> {
             .topics
             .iter()
             .filter(|(_, queues)| {
-                queues.values().next().is_some_and(|data| predicate(data.topic_sys_flag))
+                queues
+                    .values()
+                    .next()
+                    .is_some_and(|data| predicate(data.topic_sys_flag))
             })
             .map(|(topic, _)| topic.clone())
             .collect();
@@ -346,7 +382,11 @@ impl<C: Copy + PartialEq> RouteTable<C> {
 
     /// One registered broker address, for GET_SYSTEM_TOPIC_LIST_FROM_NS.
     pub fn any_broker_addr(&self) -> Option<&str> {
-        self.brokers.values().flat_map(|entry| entry.addrs.values()).next().map(String::as_str)
+        self.brokers
+            .values()
+            .flat_map(|entry| entry.addrs.values())
+            .next()
+            .map(String::as_str)
     }
 
     /// DELETE_TOPIC_IN_NAMESRV: from the brokers of `cluster_name` only, or everywhere.
@@ -372,7 +412,11 @@ impl<C: Copy + PartialEq> RouteTable<C> {
         let mut count = 0;
         for queues in self.topics.values_mut() {
             if let Some(data) = queues.get_mut(broker_name) {
-                data.perm = if writable { PERM_READ | PERM_WRITE } else { data.perm & !PERM_WRITE };
+                data.perm = if writable {
+                    PERM_READ | PERM_WRITE
+                } else {
+                    data.perm & !PERM_WRITE
+                };
                 count += 1;
             }
         }
@@ -385,12 +429,19 @@ impl<C: Copy + PartialEq> RouteTable<C> {
             assert!(!names.is_empty(), "cluster {cluster} is empty");
             for name in names {
                 let entry = self.brokers.get(name).map(|entry| &entry.cluster_name);
-                assert_eq!(entry, Some(cluster), "broker {name} not in cluster {cluster}");
+                assert_eq!(
+                    entry,
+                    Some(cluster),
+                    "broker {name} not in cluster {cluster}"
+                );
             }
         }
         for (name, entry) in &self.brokers {
             assert!(!entry.addrs.is_empty(), "broker {name} has no address");
-            let listed = self.clusters.get(&entry.cluster_name).is_some_and(|n| n.contains(name));
+            let listed = self
+                .clusters
+                .get(&entry.cluster_name)
+                .is_some_and(|n| n.contains(name));
             assert!(listed, "broker {name} missing from its cluster");
         }
         for (topic, queues) in &self.topics {
@@ -399,7 +450,11 @@ impl<C: Copy + PartialEq> RouteTable<C> {
     }
 }
 
-fn remove_from_cluster(clusters: &mut BTreeMap<String, BTreeSet<String>>, cluster: &str, name: &str) {
+fn remove_from_cluster(
+    clusters: &mut BTreeMap<String, BTreeSet<String>>,
+    cluster: &str,
+    name: &str,
+) {
     if let Some(names) = clusters.get_mut(cluster) {
         names.remove(name);
         if names.is_empty() {
@@ -421,17 +476,29 @@ mod tests {
         }
     }
 
-    fn registration(name: &str, id: i64, addr: &str, counter: i64, topics: &[&str]) -> Registration {
+    fn registration(
+        name: &str,
+        id: i64,
+        addr: &str,
+        counter: i64,
+        topics: &[&str],
+    ) -> Registration {
         Registration {
             cluster_name: "DefaultCluster".into(),
             broker_name: name.into(),
             broker_addr: addr.into(),
             broker_id: id,
             ha_server_addr: format!("{addr}-ha"),
-            data_version: DataVersion { counter, timestamp: 1000 },
+            data_version: DataVersion {
+                counter,
+                timestamp: 1000,
+            },
             topics: topics
                 .iter()
-                .map(|t| TopicRegistration { topic: t.to_string(), queue_data: queues(4) })
+                .map(|t| TopicRegistration {
+                    topic: t.to_string(),
+                    queue_data: queues(4),
+                })
                 .collect(),
             filter_servers: Vec::new(),
         }
@@ -441,7 +508,11 @@ mod tests {
     fn register_makes_a_route() {
         let mut table = RouteTable::<u32>::new();
         let now = Instant::now();
-        let result = table.register(registration("a", 0, "1.1.1.1:10911", 1, &["T"]), Some(1), now);
+        let result = table.register(
+            registration("a", 0, "1.1.1.1:10911", 1, &["T"]),
+            Some(1),
+            now,
+        );
         assert_eq!(result, RegistrationResult::default());
         let route = table.route("T").unwrap();
         assert_eq!(route.brokers.len(), 1);
@@ -478,7 +549,10 @@ mod tests {
         let result = table.register(registration("a", 1, "s:1", 1, &["T", "S"]), None, now);
         assert_eq!(result.master_addr.as_deref(), Some("m:1"));
         assert_eq!(result.ha_server_addr.as_deref(), Some("m:1-ha"));
-        assert!(table.route("S").is_none(), "slaves contribute no queue data");
+        assert!(
+            table.route("S").is_none(),
+            "slaves contribute no queue data"
+        );
         let route = table.route("T").unwrap();
         assert_eq!(route.brokers[0].1.addrs.len(), 2);
         // A slave registering before its master learns nothing.
@@ -495,7 +569,10 @@ mod tests {
         table.register(registration("a", 1, "s:1", 1, &[]), Some(11), now);
         assert_eq!(table.on_connection_closed(10).as_deref(), Some("m:1"));
         let route = table.route("T").expect("slave still serves T");
-        assert_eq!(route.brokers[0].1.addrs.keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(
+            route.brokers[0].1.addrs.keys().copied().collect::<Vec<_>>(),
+            vec![1]
+        );
         assert_eq!(table.on_connection_closed(11).as_deref(), Some("s:1"));
         assert!(table.route("T").is_none());
         assert!(table.topics().is_empty());
@@ -558,13 +635,26 @@ mod tests {
         table.register(other, None, now);
         table.delete_topic("T", Some("DefaultCluster"));
         let route = table.route("T").unwrap();
-        assert_eq!(route.queues.iter().map(|q| q.0.as_str()).collect::<Vec<_>>(), vec!["b"]);
+        assert_eq!(
+            route
+                .queues
+                .iter()
+                .map(|q| q.0.as_str())
+                .collect::<Vec<_>>(),
+            vec!["b"]
+        );
         table.delete_topic("T", Some("NoSuchCluster"));
-        assert!(table.route("T").is_some(), "an unknown cluster deletes nothing");
+        assert!(
+            table.route("T").is_some(),
+            "an unknown cluster deletes nothing"
+        );
         table.delete_topic("T", None);
         assert!(table.route("T").is_none());
         assert_eq!(table.topics(), vec!["U".to_string()]);
-        assert_eq!(table.topics_of_cluster("DefaultCluster"), vec!["U".to_string()]);
+        assert_eq!(
+            table.topics_of_cluster("DefaultCluster"),
+            vec!["U".to_string()]
+        );
         assert!(table.topics_of_cluster("Other").is_empty());
         table.check_invariants();
     }
@@ -577,7 +667,10 @@ mod tests {
         assert_eq!(table.set_write_perm("a", false), 2);
         assert_eq!(table.route("T").unwrap().queues[0].1.perm, PERM_READ);
         assert_eq!(table.set_write_perm("a", true), 2);
-        assert_eq!(table.route("T").unwrap().queues[0].1.perm, PERM_READ | PERM_WRITE);
+        assert_eq!(
+            table.route("T").unwrap().queues[0].1.perm,
+            PERM_READ | PERM_WRITE
+        );
         assert_eq!(table.set_write_perm("nobody", true), 0);
     }
 
@@ -586,13 +679,30 @@ mod tests {
         let mut table = RouteTable::<u32>::new();
         let start = Instant::now();
         table.register(registration("a", 0, "a:1", 1, &["T"]), None, start);
-        let version = DataVersion { counter: 1, timestamp: 1000 };
+        let version = DataVersion {
+            counter: 1,
+            timestamp: 1000,
+        };
         let later = start + Duration::from_secs(100);
-        assert_eq!(table.query_data_version("a:1", version, later), (false, Some(version)));
-        let newer = DataVersion { counter: 2, timestamp: 1000 };
-        assert_eq!(table.query_data_version("a:1", newer, later), (true, Some(version)));
-        assert_eq!(table.query_data_version("b:1", version, later), (true, None));
-        assert!(table.expire(start + Duration::from_secs(150), Duration::from_secs(120)).is_empty());
+        assert_eq!(
+            table.query_data_version("a:1", version, later),
+            (false, Some(version))
+        );
+        let newer = DataVersion {
+            counter: 2,
+            timestamp: 1000,
+        };
+        assert_eq!(
+            table.query_data_version("a:1", newer, later),
+            (true, Some(version))
+        );
+        assert_eq!(
+            table.query_data_version("b:1", version, later),
+            (true, None)
+        );
+        assert!(table
+            .expire(start + Duration::from_secs(150), Duration::from_secs(120))
+            .is_empty());
     }
 
     #[test]
@@ -601,6 +711,9 @@ mod tests {
         let mut with_filter = registration("a", 0, "a:1", 1, &["T"]);
         with_filter.filter_servers = vec!["f:1".into()];
         table.register(with_filter, None, Instant::now());
-        assert_eq!(table.route("T").unwrap().filter_servers["a:1"], vec!["f:1".to_string()]);
+        assert_eq!(
+            table.route("T").unwrap().filter_servers["a:1"],
+            vec!["f:1".to_string()]
+        );
     }
 }

@@ -17,8 +17,10 @@ const WHAT: &str = "JSON header";
 
 pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, DecodeError> {
     let text = std::str::from_utf8(header).map_err(|_| DecodeError::Utf8Invalid { field: WHAT })?;
-    let object: Object = serde_json::from_str(text)
-        .map_err(|error| DecodeError::JsonInvalid { what: WHAT, reason: error.to_string() })?;
+    let object: Object = serde_json::from_str(text).map_err(|error| DecodeError::JsonInvalid {
+        what: WHAT,
+        reason: error.to_string(),
+    })?;
     Ok(RemotingCommand {
         code: int_field(&object, "code")?,
         language: language_field(&object)?,
@@ -79,17 +81,27 @@ struct ExtObject(Object);
 
 impl<'de> Deserialize<'de> for ExtObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ObjectVisitor { top_level: false }).map(ExtObject)
+        deserializer
+            .deserialize_map(ObjectVisitor { top_level: false })
+            .map(ExtObject)
     }
 }
 
 /// The last member named `name`, as a JSON parser that keeps the last duplicate would see it.
 fn get<'a>(object: &'a Object, name: &str) -> Option<&'a Value> {
-    object.members.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value)
+    object
+        .members
+        .iter()
+        .rev()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
 }
 
 fn field_invalid(name: &'static str, value: &Value) -> DecodeError {
-    DecodeError::FieldInvalid { name, value: value.to_string() }
+    DecodeError::FieldInvalid {
+        name,
+        value: value.to_string(),
+    }
 }
 
 fn int_field(object: &Object, name: &'static str) -> Result<i32, DecodeError> {

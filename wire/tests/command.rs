@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use wire::command::{FLAG_ONEWAY, FLAG_RESPONSE};
 use wire::{
-    Decoded, DecodeError, ExtFields, FrameDecoder, LanguageCode, RemotingCommand, RequestCode,
+    DecodeError, Decoded, ExtFields, FrameDecoder, LanguageCode, RemotingCommand, RequestCode,
     ResponseCode, SerializeType,
 };
 
@@ -87,7 +87,10 @@ fn gotcha_commands_originate_as_java_with_real_version() {
     let response = RemotingCommand::response_to(&request, ResponseCode::SUCCESS);
     for command in [request, response] {
         assert_eq!(command.language, LanguageCode::Java);
-        assert!(command.version >= 232, "Java gates SQL92 on the broker version");
+        assert!(
+            command.version >= 232,
+            "Java gates SQL92 on the broker version"
+        );
         let frame = command.to_frame().unwrap();
         let header = std::str::from_utf8(&frame[8..]).unwrap();
         assert!(header.contains(r#""language":"JAVA""#), "{header}");
@@ -137,16 +140,27 @@ fn json_header_without_serialize_type_and_with_unknown_fields() {
 fn gotcha_frames_over_16_mib_refused() {
     let decoder = FrameDecoder::default();
     // length + 4 == 16 MiB is the largest accepted frame, exactly as Netty's check.
-    let length = (16 * 1024 * 1024 - 4) as i32;
+    let length: i32 = 16 * 1024 * 1024 - 4;
     assert_eq!(
         decoder.check(&length.to_be_bytes()).unwrap(),
-        Decoded::Incomplete { frame_size: Some(16 * 1024 * 1024) }
+        Decoded::Incomplete {
+            frame_size: Some(16 * 1024 * 1024)
+        }
     );
     let error = decoder.check(&(length + 1).to_be_bytes()).unwrap_err();
-    assert!(matches!(error, DecodeError::FrameTooLarge { .. }), "{error}");
+    assert!(
+        matches!(error, DecodeError::FrameTooLarge { .. }),
+        "{error}"
+    );
     // A 100 MB claim is refused on its first four bytes.
     let error = decoder.check(&100_000_000i32.to_be_bytes()).unwrap_err();
-    assert!(matches!(error, DecodeError::FrameTooLarge { frame_size: 100_000_004, .. }));
+    assert!(matches!(
+        error,
+        DecodeError::FrameTooLarge {
+            frame_size: 100_000_004,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -158,7 +172,10 @@ fn configurable_frame_size_max() {
     assert!(frame.len() <= 64);
     assert!(decoder.decode(&frame).unwrap().is_some());
     let big = small.with_body(vec![0; 64]).to_frame().unwrap();
-    assert!(matches!(decoder.check(&big), Err(DecodeError::FrameTooLarge { .. })));
+    assert!(matches!(
+        decoder.check(&big),
+        Err(DecodeError::FrameTooLarge { .. })
+    ));
 }
 
 #[test]
@@ -172,25 +189,49 @@ fn hostile_lengths_are_typed_errors() {
     let mut frame = 100i32.to_be_bytes().to_vec();
     frame.extend_from_slice(&[0, 0, 0, 200]);
     let error = decoder.check(&frame).unwrap_err();
-    assert_eq!(error, DecodeError::HeaderLengthInvalid { header_size: 200, frame_size: 100 });
+    assert_eq!(
+        error,
+        DecodeError::HeaderLengthInvalid {
+            header_size: 200,
+            frame_size: 100
+        }
+    );
     // Unknown serialize type.
     let frame = frame_with_header(7, b"{}", b"");
-    assert_eq!(decode_one(&frame).unwrap_err(), DecodeError::SerializeTypeUnknown { value: 7 });
+    assert_eq!(
+        decode_one(&frame).unwrap_err(),
+        DecodeError::SerializeTypeUnknown { value: 7 }
+    );
 }
 
 #[test]
 fn hostile_json_headers_are_typed_errors() {
     let invalid_utf8 = frame_with_header(0, b"{\"code\":\xff}", b"");
-    assert!(matches!(decode_one(&invalid_utf8), Err(DecodeError::Utf8Invalid { .. })));
-    for header in [&b"{\"code\":"[..], b"[1,2]", b"", b"nul", b"{\"code\":\"abc\"}"] {
+    assert!(matches!(
+        decode_one(&invalid_utf8),
+        Err(DecodeError::Utf8Invalid { .. })
+    ));
+    for header in [
+        &b"{\"code\":"[..],
+        b"[1,2]",
+        b"",
+        b"nul",
+        b"{\"code\":\"abc\"}",
+    ] {
         let error = decode_one(&frame_with_header(0, header, b"")).unwrap_err();
         assert!(
-            matches!(error, DecodeError::JsonInvalid { .. } | DecodeError::FieldInvalid { .. }),
+            matches!(
+                error,
+                DecodeError::JsonInvalid { .. } | DecodeError::FieldInvalid { .. }
+            ),
             "{error}"
         );
     }
     let too_big = frame_with_header(0, b"{\"code\":99999999999}", b"");
-    assert!(matches!(decode_one(&too_big), Err(DecodeError::FieldInvalid { name: "code", .. })));
+    assert!(matches!(
+        decode_one(&too_big),
+        Err(DecodeError::FieldInvalid { name: "code", .. })
+    ));
 }
 
 #[test]
@@ -217,7 +258,13 @@ fn hostile_binary_headers_are_typed_errors() {
         let mut bad = header.to_vec();
         bad[13..17].copy_from_slice(&lie.to_be_bytes());
         let error = decode_one(&frame_with_header(1, &bad, b"")).unwrap_err();
-        assert!(matches!(error, DecodeError::HeaderFieldLengthInvalid { field: "remark", .. }));
+        assert!(matches!(
+            error,
+            DecodeError::HeaderFieldLengthInvalid {
+                field: "remark",
+                ..
+            }
+        ));
     }
     // Invalid UTF-8 in the remark.
     let mut bad = header.to_vec();
@@ -230,8 +277,19 @@ fn hostile_binary_headers_are_typed_errors() {
 fn binary_header_spec_example() {
     // remoting-and-namesrv.md §2.3: GET_ROUTEINFO_BY_TOPIC, topic T, opaque 1, version 401.
     let expected: Vec<u8> = [
-        "00000025", "01000021", "0069", "00", "0191", "00000001", "00000000", "00000000",
-        "0000000C", "0005", "746F706963", "00000001", "54",
+        "00000025",
+        "01000021",
+        "0069",
+        "00",
+        "0191",
+        "00000001",
+        "00000000",
+        "00000000",
+        "0000000C",
+        "0005",
+        "746F706963",
+        "00000001",
+        "54",
     ]
     .concat()
     .as_bytes()
@@ -251,17 +309,26 @@ fn binary_header_refuses_codes_beyond_i16() {
     // 5.x POP codes (200050) do not fit the binary header; never truncate them silently.
     let mut command = RemotingCommand::request(RequestCode::Unknown(200_050), 1)
         .with_serialize_type(SerializeType::RocketMq);
-    assert!(matches!(command.to_frame(), Err(DecodeError::FieldInvalid { name: "code", .. })));
+    assert!(matches!(
+        command.to_frame(),
+        Err(DecodeError::FieldInvalid { name: "code", .. })
+    ));
     command.serialize_type = SerializeType::Json;
-    assert_eq!(decode_one(&command.to_frame().unwrap()).unwrap().code, 200_050);
+    assert_eq!(
+        decode_one(&command.to_frame().unwrap()).unwrap().code,
+        200_050
+    );
 }
 
 #[test]
 fn many_frames_in_one_buffer_and_partial_tail() {
     let mut buffer = Vec::new();
     for opaque in 0..10 {
-        let serialize_type =
-            if opaque % 2 == 0 { SerializeType::Json } else { SerializeType::RocketMq };
+        let serialize_type = if opaque % 2 == 0 {
+            SerializeType::Json
+        } else {
+            SerializeType::RocketMq
+        };
         RemotingCommand::request(RequestCode::HEART_BEAT, opaque)
             .with_serialize_type(serialize_type)
             .with_body(vec![opaque as u8; opaque as usize])
@@ -274,9 +341,15 @@ fn many_frames_in_one_buffer_and_partial_tail() {
     let mut frames = Vec::new();
     let consumed = decoder.decode_many(&buffer, 4, &mut frames).unwrap();
     assert_eq!(frames.len(), 4);
-    let consumed = consumed + decoder.decode_many(&buffer[consumed..], 100, &mut frames).unwrap();
+    let consumed = consumed
+        + decoder
+            .decode_many(&buffer[consumed..], 100, &mut frames)
+            .unwrap();
     assert_eq!(consumed, whole);
-    assert_eq!(frames.iter().map(|f| f.opaque).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        frames.iter().map(|f| f.opaque).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
     assert_eq!(frames[7].body, vec![7; 7]);
     assert_eq!(frames[7].serialize_type, SerializeType::RocketMq);
 }
@@ -290,7 +363,10 @@ fn every_prefix_of_a_frame_is_incomplete() {
         .unwrap();
     let decoder = FrameDecoder::default();
     for cut in 0..frame.len() {
-        assert!(decoder.decode(&frame[..cut]).unwrap().is_none(), "prefix {cut}");
+        assert!(
+            decoder.decode(&frame[..cut]).unwrap().is_none(),
+            "prefix {cut}"
+        );
     }
     assert!(decoder.decode(&frame).unwrap().is_some());
 }

@@ -17,7 +17,11 @@ fn vector(name: &str) -> Vec<u8> {
 fn decode_and_reencode(bytes: &[u8]) -> RemotingCommand {
     let (command, size) = FrameDecoder::default().decode(bytes).unwrap().unwrap();
     assert_eq!(size, bytes.len());
-    assert_eq!(command.to_frame().unwrap(), bytes, "re-encoding changed the bytes");
+    assert_eq!(
+        command.to_frame().unwrap(),
+        bytes,
+        "re-encoding changed the bytes"
+    );
     command
 }
 
@@ -27,7 +31,10 @@ fn golden_json_heartbeat() {
     let command = decode_and_reencode(&bytes);
     assert_eq!(command.serialize_type, SerializeType::Json);
     assert_eq!(command.request_code(), RequestCode::HEART_BEAT);
-    assert_eq!((command.opaque, command.version, command.flag), (12, 401, 0));
+    assert_eq!(
+        (command.opaque, command.version, command.flag),
+        (12, 401, 0)
+    );
     assert_eq!(command.language, LanguageCode::Java);
     assert!(command.ext_fields.is_empty());
     let body = std::str::from_utf8(&command.body).unwrap();
@@ -65,6 +72,11 @@ fn golden_register_broker() {
     let command = decode_and_reencode(&bytes);
     assert_eq!(command.request_code(), RequestCode::REGISTER_BROKER);
     assert_eq!(command.ext_fields.get("brokerName"), Some("broker-a"));
-    let crc: u32 = command.ext_fields.get("bodyCrc32").unwrap().parse().unwrap();
+    let crc: u32 = command
+        .ext_fields
+        .get("bodyCrc32")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(crc, wire::crc32_masked(&command.body));
 }
