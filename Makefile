@@ -1,0 +1,44 @@
+# The two commands a new user needs: `make run-cluster` and `make test`. `make help` lists all.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: help build test test-rust test-c lint bench fuzz run-cluster stop-cluster clean
+
+help:
+	@echo "make run-cluster   start namesrv (+ broker master and slave once they land) under ./run/"
+	@echo "make stop-cluster  stop what run-cluster started"
+	@echo "make test          every test of every crate and language (what CI runs)"
+	@echo "make lint          cargo fmt --check and clippy -D warnings"
+	@echo "make build         release build of every binary"
+	@echo "make bench         the benchmark suite (numbers go to BENCHMARKS.md)"
+	@echo "make fuzz          run the cargo-fuzz targets locally (nightly; not in CI)"
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+# Integration tests start the real binaries, so they are built first. The Java interop probes
+# are built by the tests themselves (Maven Central); the C header check compiles with cc.
+test:
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench -p wire --bench decode
+	$(CARGO) bench -p namesrv --bench route_query -- 5 4 16
+
+fuzz:
+	scripts/fuzz.sh
+
+run-cluster: build
+	scripts/cluster.sh start
+
+stop-cluster:
+	scripts/cluster.sh stop
+
+clean:
+	$(CARGO) clean
+	rm -rf run
