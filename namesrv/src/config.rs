@@ -238,9 +238,9 @@ mod tests {
         let error = config.apply("listenPort", "70000").unwrap_err();
         assert!(error.to_string().contains("listenPort"), "{error}");
         let error = config.apply("orderMessageEnable", "yes").unwrap_err();
-        assert!(
-            matches!(error, ConfigError::ValueInvalid { ref key, .. } if key == "orderMessageEnable")
-        );
+        let named =
+            matches!(&error, ConfigError::ValueInvalid { key, .. } if key == "orderMessageEnable");
+        assert!(named, "{error}");
         assert_eq!(
             config.apply("nope", "1"),
             Err(ConfigError::KeyUnknown { key: "nope".into() })

@@ -19,7 +19,10 @@ fn send_request(serialize_type: SerializeType) -> Vec<u8> {
         ("f", "0"),
         ("g", "1700000000123"),
         ("h", "0"),
-        ("i", "TAGS\u{1}TagA\u{2}KEYS\u{1}k1\u{2}WAIT\u{1}true\u{2}UNIQ_KEY\u{1}0A0000051092"),
+        (
+            "i",
+            "TAGS\u{1}TagA\u{2}KEYS\u{1}k1\u{2}WAIT\u{1}true\u{2}UNIQ_KEY\u{1}0A0000051092",
+        ),
         ("j", "0"),
         ("k", "false"),
         ("m", "false"),
@@ -60,7 +63,9 @@ fn record(queue_offset: i64) -> Vec<u8> {
 
 fn report(name: &str, bytes_per_op: usize, mut latencies_ns: Vec<u64>, elapsed_s: f64) {
     latencies_ns.sort_unstable();
-    let at = |p: f64| latencies_ns[((latencies_ns.len() as f64 * p) as usize).min(latencies_ns.len() - 1)];
+    let at = |p: f64| {
+        latencies_ns[((latencies_ns.len() as f64 * p) as usize).min(latencies_ns.len() - 1)]
+    };
     let ops = latencies_ns.len() as f64;
     println!(
         "{name:<28} {:>9.0} MB/s {:>10.0} ops/s  p50 {:>6} ns  p99 {:>6} ns  p999 {:>6} ns",
@@ -83,23 +88,40 @@ fn bench(name: &str, bytes_per_op: usize, iterations: usize, mut op: impl FnMut(
         op();
         latencies.push(op_started.elapsed().as_nanos() as u64);
     }
-    report(name, bytes_per_op, latencies, started.elapsed().as_secs_f64());
+    report(
+        name,
+        bytes_per_op,
+        latencies,
+        started.elapsed().as_secs_f64(),
+    );
 }
 
 fn main() {
     let decoder = FrameDecoder::default();
     for serialize_type in [SerializeType::Json, SerializeType::RocketMq] {
         let frame = send_request(serialize_type);
-        bench(&format!("decode send_v2 {}", serialize_type.name()), frame.len(), 200_000, || {
-            let decoded = decoder.decode(std::hint::black_box(&frame)).expect("valid");
-            std::hint::black_box(decoded);
-        });
+        bench(
+            &format!("decode send_v2 {}", serialize_type.name()),
+            frame.len(),
+            200_000,
+            || {
+                let decoded = decoder.decode(std::hint::black_box(&frame)).expect("valid");
+                std::hint::black_box(decoded);
+            },
+        );
         let command = decoder.decode(&frame).expect("valid").expect("whole").0;
         let mut out = Vec::with_capacity(frame.len());
-        bench(&format!("encode send_v2 {}", serialize_type.name()), frame.len(), 200_000, || {
-            out.clear();
-            std::hint::black_box(&command).encode(&mut out).expect("encodable");
-        });
+        bench(
+            &format!("encode send_v2 {}", serialize_type.name()),
+            frame.len(),
+            200_000,
+            || {
+                out.clear();
+                std::hint::black_box(&command)
+                    .encode(&mut out)
+                    .expect("encodable");
+            },
+        );
     }
     let body: Vec<u8> = (0..32).flat_map(record).collect();
     bench("decode 32 records (crc)", body.len(), 20_000, || {

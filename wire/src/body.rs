@@ -101,7 +101,9 @@ impl RegisterBrokerBody {
         flate2::read::ZlibDecoder::new(bytes)
             .take(REGISTER_BODY_INFLATED_SIZE_MAX + 1)
             .read_to_end(&mut inflated)
-            .map_err(|e| DecodeError::CompressionInvalid { reason: e.to_string() })?;
+            .map_err(|e| DecodeError::CompressionInvalid {
+                reason: e.to_string(),
+            })?;
         if inflated.len() as u64 > REGISTER_BODY_INFLATED_SIZE_MAX {
             return Err(DecodeError::FieldTooLong {
                 name: "inflated register body",
@@ -109,13 +111,19 @@ impl RegisterBrokerBody {
                 size_max: REGISTER_BODY_INFLATED_SIZE_MAX as usize,
             });
         }
-        let mut reader = SizedReader { bytes: &inflated, position: 0 };
+        let mut reader = SizedReader {
+            bytes: &inflated,
+            position: 0,
+        };
         let data_version = DataVersion::decode(reader.sized("dataVersion")?)?;
         let count = reader.i32("topic count")?;
         let mut table = BTreeMap::new();
         for _ in 0..count.max(0) {
-            let text = std::str::from_utf8(reader.sized("topic config")?)
-                .map_err(|_| DecodeError::Utf8Invalid { field: "topic config" })?;
+            let text = std::str::from_utf8(reader.sized("topic config")?).map_err(|_| {
+                DecodeError::Utf8Invalid {
+                    field: "topic config",
+                }
+            })?;
             let config = parse_topic_config_text(text)?;
             table.insert(config.topic_name.clone(), config);
         }
@@ -123,9 +131,14 @@ impl RegisterBrokerBody {
             0 => Vec::new(),
             _ => fastjson::from_fastjson(reader.sized("filterServerList")?, "filterServerList")?,
         };
-        let topic_config_serialize_wrapper =
-            TopicConfigSerializeWrapper { data_version, topic_config_table: table };
-        Ok(RegisterBrokerBody { filter_server_list, topic_config_serialize_wrapper })
+        let topic_config_serialize_wrapper = TopicConfigSerializeWrapper {
+            data_version,
+            topic_config_table: table,
+        };
+        Ok(RegisterBrokerBody {
+            filter_server_list,
+            topic_config_serialize_wrapper,
+        })
     }
 
     /// Encodes the compressed form (best compression, as the Java broker does).
@@ -157,8 +170,7 @@ impl RegisterBrokerBody {
         all.extend_from_slice(&topics);
         all.extend_from_slice(&(filters.len() as i32).to_be_bytes());
         all.extend_from_slice(&filters);
-        let mut encoder =
-            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
         // Writing to a Vec cannot fail.
         let _ = std::io::Write::write_all(&mut encoder, &all);
         encoder.finish().unwrap_or_default()
@@ -166,7 +178,10 @@ impl RegisterBrokerBody {
 }
 
 fn parse_topic_config_text(text: &str) -> Result<TopicConfig, DecodeError> {
-    let invalid = || DecodeError::FieldInvalid { name: "topic config", value: text.to_string() };
+    let invalid = || DecodeError::FieldInvalid {
+        name: "topic config",
+        value: text.to_string(),
+    };
     let tokens: Vec<&str> = text.split(' ').collect();
     if tokens.len() < 4 || tokens[0].is_empty() {
         return Err(invalid());
@@ -195,7 +210,11 @@ impl<'a> SizedReader<'a> {
     fn i32(&mut self, field: &'static str) -> Result<i32, DecodeError> {
         let available = self.remaining();
         if available < 4 {
-            return Err(DecodeError::HeaderTruncated { field, needed: 4, available });
+            return Err(DecodeError::HeaderTruncated {
+                field,
+                needed: 4,
+                available,
+            });
         }
         let b = &self.bytes[self.position..self.position + 4];
         self.position += 4;
@@ -205,7 +224,10 @@ impl<'a> SizedReader<'a> {
     fn sized(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let length = self.i32(field)?;
         if length < 0 || length as usize > self.remaining() {
-            return Err(DecodeError::HeaderFieldLengthInvalid { field, length: length.into() });
+            return Err(DecodeError::HeaderFieldLengthInvalid {
+                field,
+                length: length.into(),
+            });
         }
         let slice = &self.bytes[self.position..self.position + length as usize];
         self.position += length as usize;
@@ -238,7 +260,10 @@ impl BrokerData {
     /// client slices its raw text and panics without it).
     fn write(&self, standard_json: bool, out: &mut String) {
         out.push_str("{\"brokerAddrs\":");
-        let addrs = self.broker_addrs.iter().map(|(id, addr)| (*id, addr.as_str()));
+        let addrs = self
+            .broker_addrs
+            .iter()
+            .map(|(id, addr)| (*id, addr.as_str()));
         write_integer_key_map(addrs, standard_json, out);
         out.push_str(",\"brokerName\":");
         write_string(&self.broker_name, out);
@@ -369,7 +394,11 @@ pub mod properties_text {
                 continue;
             }
             let continued = trimmed.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1;
-            logical.push_str(if continued { &trimmed[..trimmed.len() - 1] } else { trimmed });
+            logical.push_str(if continued {
+                &trimmed[..trimmed.len() - 1]
+            } else {
+                trimmed
+            });
             if continued {
                 continue;
             }

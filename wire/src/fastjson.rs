@@ -27,20 +27,17 @@ pub fn normalize(text: &str) -> std::borrow::Cow<'_, str> {
     while index < bytes.len() {
         let byte = bytes[index];
         if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
+            in_string = string_continues(byte, &mut escaped);
             index += 1;
             continue;
         }
         if expect_key && (byte.is_ascii_digit() || byte == b'-') {
             let end = index
                 + 1
-                + bytes[index + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                + bytes[index + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
             let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
             out.push_str(&text[copied..index]);
             out.push('"');
@@ -83,11 +80,29 @@ pub fn normalize(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether a JSON string literal goes on after `byte`, tracking backslash escapes.
+fn string_continues(byte: u8, escaped: &mut bool) -> bool {
+    if *escaped {
+        *escaped = false;
+        true
+    } else if byte == b'\\' {
+        *escaped = true;
+        true
+    } else {
+        byte != b'"'
+    }
+}
+
 /// Parses JSON or fastjson text (invalid UTF-8 and invalid JSON are typed errors).
-pub fn from_fastjson<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
+pub fn from_fastjson<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Utf8Invalid { field: what })?;
-    serde_json::from_str(&normalize(text))
-        .map_err(|error| DecodeError::JsonInvalid { what, reason: error.to_string() })
+    serde_json::from_str(&normalize(text)).map_err(|error| DecodeError::JsonInvalid {
+        what,
+        reason: error.to_string(),
+    })
 }
 
 /// Writes a JSON string literal.
@@ -138,7 +153,11 @@ mod tests {
 
     #[test]
     fn standard_json_and_strings_are_untouched() {
-        for text in [r#"{"a":"{0:1}","b":[1,2,{"0":3}]}"#, r#"{"x":"é,{1:2}\"","y":-1}"#, "[1,-2]"] {
+        for text in [
+            r#"{"a":"{0:1}","b":[1,2,{"0":3}]}"#,
+            r#"{"x":"é,{1:2}\"","y":-1}"#,
+            "[1,-2]",
+        ] {
             assert_eq!(normalize(text), text);
         }
     }
@@ -165,9 +184,12 @@ mod tests {
         }
 
         #[test]
-        fn normalize_fixes_legacy_maps(entries in proptest::collection::btree_map(any::<i64>(), "[a-z:0-9]{0,8}", 0..5)) {
+        fn normalize_fixes_legacy_maps(
+            entries in proptest::collection::btree_map(any::<i64>(), "[a-z:0-9]{0,8}", 0..5)
+        ) {
             let mut legacy = String::new();
-            write_integer_key_map(entries.iter().map(|(k, v)| (*k, v.as_str())), false, &mut legacy);
+            let pairs = entries.iter().map(|(k, v)| (*k, v.as_str()));
+            write_integer_key_map(pairs, false, &mut legacy);
             let parsed: std::collections::BTreeMap<i64, String> =
                 from_fastjson(legacy.as_bytes(), "map").unwrap();
             prop_assert_eq!(parsed, entries);

@@ -19,14 +19,20 @@ fn build_program() -> PathBuf {
         .arg("-o")
         .arg(&binary)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler} (make test needs one): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run the C compiler {compiler} (make test needs one): {e}")
+        });
     assert!(status.success(), "compiling encode_request.c failed");
     binary
 }
 
 fn run(binary: &Path, mode: &str) -> Vec<u8> {
     let output = Command::new(binary).arg(mode).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
@@ -42,7 +48,10 @@ fn c_encoded_request_decodes_in_rust() {
     assert_eq!((command.opaque, command.version, command.flag), (7, 409, 0));
     assert_eq!(command.remark.as_deref(), Some("from C"));
     assert_eq!(command.ext_fields.get("topic"), Some("TopicTest"));
-    assert_eq!(command.ext_fields.get("acceptStandardJsonOnly"), Some("true"));
+    assert_eq!(
+        command.ext_fields.get("acceptStandardJsonOnly"),
+        Some("true")
+    );
     assert_eq!(command.body, b"hello");
     // And the Rust encoder produces the same bytes from the decoded command.
     assert_eq!(command.to_frame().unwrap(), frame);

@@ -48,7 +48,12 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, peer: SocketAddr, generation: u32, connected: bool) -> Self {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        generation: u32,
+        connected: bool,
+    ) -> Self {
         Connection {
             stream,
             peer,

@@ -141,7 +141,12 @@ impl Context<'_> {
 
     /// Queues `header` framed around `body` (the command's own body is ignored), so stored
     /// records go out without being copied into a command first.
-    pub fn send_with_body(&mut self, id: ConnectionId, header: &RemotingCommand, body: &[u8]) -> bool {
+    pub fn send_with_body(
+        &mut self,
+        id: ConnectionId,
+        header: &RemotingCommand,
+        body: &[u8],
+    ) -> bool {
         let Some(connection) = self.live(id) else {
             log::debug!("dropping a frame for {id}: connection gone");
             return false;
@@ -194,10 +199,17 @@ impl Context<'_> {
 
 impl Core {
     fn get(&self, id: ConnectionId) -> Option<&Connection> {
-        self.connections.get(id.index).filter(|c| c.generation == id.generation)
+        self.connections
+            .get(id.index)
+            .filter(|c| c.generation == id.generation)
     }
 
-    fn insert(&mut self, stream: TcpStream, peer: SocketAddr, connected: bool) -> io::Result<ConnectionId> {
+    fn insert(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        connected: bool,
+    ) -> io::Result<ConnectionId> {
         self.generation_next = self.generation_next.wrapping_add(1);
         let generation = self.generation_next;
         let entry = self.connections.vacant_entry();
@@ -233,7 +245,10 @@ pub struct Remote<M> {
 
 impl<M> Clone for Remote<M> {
     fn clone(&self) -> Self {
-        Remote { sender: self.sender.clone(), waker: Arc::clone(&self.waker) }
+        Remote {
+            sender: self.sender.clone(),
+            waker: Arc::clone(&self.waker),
+        }
     }
 }
 
@@ -290,11 +305,20 @@ impl<H: Handler> EventLoop<H> {
             config,
             stopping: false,
         };
-        Ok(EventLoop { core, listeners: Vec::new(), waker, sender, receiver })
+        Ok(EventLoop {
+            core,
+            listeners: Vec::new(),
+            waker,
+            sender,
+            receiver,
+        })
     }
 
     pub fn remote(&self) -> Remote<H::Message> {
-        Remote { sender: self.sender.clone(), waker: Arc::clone(&self.waker) }
+        Remote {
+            sender: self.sender.clone(),
+            waker: Arc::clone(&self.waker),
+        }
     }
 
     /// Listens on `addr` (port 0 picks one) and returns the bound address.
@@ -304,7 +328,10 @@ impl<H: Handler> EventLoop<H> {
         }
         let mut listener = TcpListener::bind(addr)?;
         let token = Token(LISTENER_TOKEN_BASE - self.listeners.len());
-        self.core.poll.registry().register(&mut listener, token, Interest::READABLE)?;
+        self.core
+            .poll
+            .registry()
+            .register(&mut listener, token, Interest::READABLE)?;
         let local = listener.local_addr()?;
         self.listeners.push(listener);
         Ok(local)
@@ -368,7 +395,10 @@ impl<H: Handler> EventLoop<H> {
         if connection.closing {
             return;
         }
-        let id = ConnectionId { index: token.0, generation: connection.generation };
+        let id = ConnectionId {
+            index: token.0,
+            generation: connection.generation,
+        };
         if !connection.connected {
             match connect_result(connection, event) {
                 ConnectStep::Pending => return,
@@ -380,7 +410,10 @@ impl<H: Handler> EventLoop<H> {
                     connection.connected = true;
                     connection.touch(Instant::now());
                     self.core.dirty.insert(id.index);
-                    let mut ctx = Context { core: &mut self.core, now: Instant::now() };
+                    let mut ctx = Context {
+                        core: &mut self.core,
+                        now: Instant::now(),
+                    };
                     handler.on_connected(&mut ctx, id);
                 }
             }
@@ -395,7 +428,9 @@ impl<H: Handler> EventLoop<H> {
 
     fn on_acceptable(&mut self, handler: &mut H, listener_index: usize) {
         loop {
-            let Some(listener) = self.listeners.get(listener_index) else { return };
+            let Some(listener) = self.listeners.get(listener_index) else {
+                return;
+            };
             match listener.accept() {
                 Ok((stream, peer)) => {
                     if let Err(error) = stream.set_nodelay(true) {
@@ -404,7 +439,10 @@ impl<H: Handler> EventLoop<H> {
                     match self.core.insert(stream, peer, true) {
                         Ok(id) => {
                             log::debug!("accepted {peer} as {id}");
-                            let mut ctx = Context { core: &mut self.core, now: Instant::now() };
+                            let mut ctx = Context {
+                                core: &mut self.core,
+                                now: Instant::now(),
+                            };
                             handler.on_accept(&mut ctx, id, peer);
                         }
                         Err(error) => log::warn!("cannot register connection from {peer}: {error}"),
@@ -425,7 +463,9 @@ impl<H: Handler> EventLoop<H> {
     /// Reads until WouldBlock, then decodes what arrived.
     fn on_readable(&mut self, handler: &mut H, id: ConnectionId) {
         let frame_size_max = self.core.config.frame_size_max;
-        let Some(connection) = self.core.connections.get_mut(id.index) else { return };
+        let Some(connection) = self.core.connections.get_mut(id.index) else {
+            return;
+        };
         if connection.reading_paused {
             connection.readable_missed = true;
             return;
@@ -446,7 +486,9 @@ impl<H: Handler> EventLoop<H> {
     fn decode_frames(&mut self, handler: &mut H, id: ConnectionId) {
         let frames_max = self.core.config.frames_per_tick_max;
         let decoder = self.core.decoder;
-        let Some(connection) = self.core.connections.get_mut(id.index) else { return };
+        let Some(connection) = self.core.connections.get_mut(id.index) else {
+            return;
+        };
         let mut frames = Vec::new();
         let result = decoder.decode_many(connection.unread(), frames_max, &mut frames);
         let consumed: usize = match &result {
@@ -464,7 +506,10 @@ impl<H: Handler> EventLoop<H> {
         }
         let now = Instant::now();
         for command in frames {
-            let mut ctx = Context { core: &mut self.core, now };
+            let mut ctx = Context {
+                core: &mut self.core,
+                now,
+            };
             handler.on_command(&mut ctx, id, command);
         }
         if let Err(error) = result {
@@ -483,8 +528,10 @@ impl<H: Handler> EventLoop<H> {
             .iter_mut()
             .filter(|(_, c)| !c.closing && !c.reading_paused)
             .filter_map(|(index, c)| {
-                std::mem::take(&mut c.resume_read_wanted)
-                    .then_some(ConnectionId { index, generation: c.generation })
+                std::mem::take(&mut c.resume_read_wanted).then_some(ConnectionId {
+                    index,
+                    generation: c.generation,
+                })
             })
             .collect();
         for id in resumed {
@@ -500,8 +547,10 @@ impl<H: Handler> EventLoop<H> {
             .iter()
             .filter_map(|index| {
                 let c = self.core.connections.get(*index)?;
-                (c.input_pending && !c.closing && !c.reading_paused)
-                    .then_some(ConnectionId { index: *index, generation: c.generation })
+                (c.input_pending && !c.closing && !c.reading_paused).then_some(ConnectionId {
+                    index: *index,
+                    generation: c.generation,
+                })
             })
             .collect();
         for id in pending {
@@ -513,7 +562,10 @@ impl<H: Handler> EventLoop<H> {
         loop {
             match self.receiver.try_recv() {
                 Ok(RemoteEvent::Message(message)) => {
-                    let mut ctx = Context { core: &mut self.core, now: Instant::now() };
+                    let mut ctx = Context {
+                        core: &mut self.core,
+                        now: Instant::now(),
+                    };
                     handler.on_message(&mut ctx, message);
                 }
                 Ok(RemoteEvent::Stop) => self.core.stopping = true,
@@ -528,15 +580,23 @@ impl<H: Handler> EventLoop<H> {
                 .core
                 .connections
                 .iter()
-                .filter(|(_, c)| !c.closing && now.saturating_duration_since(c.last_active) > idle_timeout)
-                .map(|(index, c)| ConnectionId { index, generation: c.generation })
+                .filter(|(_, c)| {
+                    !c.closing && now.saturating_duration_since(c.last_active) > idle_timeout
+                })
+                .map(|(index, c)| ConnectionId {
+                    index,
+                    generation: c.generation,
+                })
                 .collect();
             for id in idle {
                 log::info!("closing {id}: idle for more than {idle_timeout:?}");
                 self.core.mark_closing(id, CloseReason::IdleTimeout);
             }
         }
-        let mut ctx = Context { core: &mut self.core, now };
+        let mut ctx = Context {
+            core: &mut self.core,
+            now,
+        };
         handler.on_tick(&mut ctx, now);
     }
 
@@ -553,12 +613,17 @@ impl<H: Handler> EventLoop<H> {
                 self.core.dirty.remove(&index);
                 continue;
             }
-            let id = ConnectionId { index, generation: connection.generation };
+            let id = ConnectionId {
+                index,
+                generation: connection.generation,
+            };
             if let Err(reason) = connection.flush() {
                 self.core.mark_closing(id, reason);
                 continue;
             }
-            let Some(connection) = self.core.connections.get_mut(index) else { continue };
+            let Some(connection) = self.core.connections.get_mut(index) else {
+                continue;
+            };
             let unsent = connection.unsent();
             if unsent > write_queue_size_max && !connection.reading_paused {
                 log::info!("{id}: {unsent} bytes unsent; pausing reads until the peer catches up");
@@ -587,9 +652,15 @@ impl<H: Handler> EventLoop<H> {
                 // Best effort: replies queued before a local close still go out.
                 let _ = connection.flush();
                 let _ = self.core.poll.registry().deregister(&mut connection.stream);
-                let id = ConnectionId { index, generation: connection.generation };
+                let id = ConnectionId {
+                    index,
+                    generation: connection.generation,
+                };
                 log::debug!("{id} ({}) closed: {reason}", connection.peer);
-                let mut ctx = Context { core: &mut self.core, now: Instant::now() };
+                let mut ctx = Context {
+                    core: &mut self.core,
+                    now: Instant::now(),
+                };
                 handler.on_close(&mut ctx, id, &reason);
             }
         }
@@ -600,7 +671,10 @@ impl<H: Handler> EventLoop<H> {
             .core
             .connections
             .iter()
-            .map(|(index, c)| ConnectionId { index, generation: c.generation })
+            .map(|(index, c)| ConnectionId {
+                index,
+                generation: c.generation,
+            })
             .collect();
         for id in ids {
             self.core.mark_closing(id, CloseReason::Local);

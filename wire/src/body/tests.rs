@@ -11,9 +11,17 @@ fn gotcha_broker_addrs_keys_gate_on_version() {
     // only in the quoted keys.
     let route = TopicRouteData::decode(ROUTE_LEGACY.as_bytes()).unwrap();
     assert_eq!(route.broker_datas[0].broker_addrs[&1], "10.0.0.2:10911");
-    assert_eq!(String::from_utf8(route.encode(false)).unwrap(), ROUTE_LEGACY);
+    assert_eq!(
+        String::from_utf8(route.encode(false)).unwrap(),
+        ROUTE_LEGACY
+    );
     let standard = String::from_utf8(route.encode(true)).unwrap();
-    assert_eq!(standard, ROUTE_LEGACY.replace("{0:", "{\"0\":").replace(",1:", ",\"1\":"));
+    assert_eq!(
+        standard,
+        ROUTE_LEGACY
+            .replace("{0:", "{\"0\":")
+            .replace(",1:", ",\"1\":")
+    );
     assert_eq!(TopicRouteData::decode(standard.as_bytes()).unwrap(), route);
     let _: serde_json::Value = serde_json::from_str(&standard).expect("strict JSON");
 }
@@ -21,20 +29,28 @@ fn gotcha_broker_addrs_keys_gate_on_version() {
 #[test]
 fn gotcha_broker_addrs_never_omitted_and_compact() {
     let route = TopicRouteData {
-        broker_datas: vec![BrokerData { broker_name: "b".into(), ..BrokerData::default() }],
+        broker_datas: vec![BrokerData {
+            broker_name: "b".into(),
+            ..BrokerData::default()
+        }],
         ..TopicRouteData::default()
     };
     for standard in [false, true] {
         let text = String::from_utf8(route.encode(standard)).unwrap();
         assert!(text.contains(r#""brokerAddrs":{}"#), "{text}");
-        assert!(!text.contains(' '), "no whitespace (the Go client splits raw text): {text}");
+        assert!(
+            !text.contains(' '),
+            "no whitespace (the Go client splits raw text): {text}"
+        );
     }
 }
 
 #[test]
 fn order_topic_conf_only_when_set() {
     let mut route = TopicRouteData::decode(ROUTE_LEGACY.as_bytes()).unwrap();
-    assert!(!String::from_utf8(route.encode(true)).unwrap().contains("orderTopicConf"));
+    assert!(!String::from_utf8(route.encode(true))
+        .unwrap()
+        .contains("orderTopicConf"));
     route.order_topic_conf = Some("broker-a:4".into());
     let text = String::from_utf8(route.encode(true)).unwrap();
     assert!(text.contains(r#""orderTopicConf":"broker-a:4""#), "{text}");
@@ -53,7 +69,13 @@ fn cluster_info_spec_example() {
 fn register_body_spec_example_round_trips() {
     let body = RegisterBrokerBody::decode(REGISTER_BODY.as_bytes()).unwrap();
     let wrapper = &body.topic_config_serialize_wrapper;
-    assert_eq!(wrapper.data_version, DataVersion { counter: 3, timestamp: 1_700_000_000_000 });
+    assert_eq!(
+        wrapper.data_version,
+        DataVersion {
+            counter: 3,
+            timestamp: 1_700_000_000_000
+        }
+    );
     assert_eq!(wrapper.topic_config_table["TopicTest"].read_queue_nums, 4);
     assert_eq!(String::from_utf8(body.encode()).unwrap(), REGISTER_BODY);
 }
@@ -63,7 +85,10 @@ fn gotcha_compressed_register_body_loses_sys_flag_and_order() {
     let mut body = RegisterBrokerBody::decode(REGISTER_BODY.as_bytes()).unwrap();
     body.filter_server_list = vec!["10.0.0.9:1".into()];
     let mut with_flags = body.clone();
-    let config = with_flags.topic_config_serialize_wrapper.topic_config_table.get_mut("TopicTest");
+    let config = with_flags
+        .topic_config_serialize_wrapper
+        .topic_config_table
+        .get_mut("TopicTest");
     let config = config.unwrap();
     config.topic_sys_flag = 3;
     config.order = true;
@@ -78,14 +103,20 @@ fn hostile_compressed_register_bodies() {
         Err(DecodeError::CompressionInvalid { .. })
     ));
     let compress = |plain: &[u8]| {
-        let mut encoder =
-            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut encoder, plain).unwrap();
         encoder.finish().unwrap()
     };
     // A length that lies, a negative one, a truncated count.
-    for plain in [&[0x7f, 0, 0, 0, b'{'][..], &[0xff, 0xff, 0xff, 0xff], &[0, 0, 0, 2, b'{', b'}', 0]] {
-        assert!(RegisterBrokerBody::decode_compressed(&compress(plain)).is_err(), "{plain:?}");
+    for plain in [
+        &[0x7f, 0, 0, 0, b'{'][..],
+        &[0xff, 0xff, 0xff, 0xff],
+        &[0, 0, 0, 2, b'{', b'}', 0],
+    ] {
+        assert!(
+            RegisterBrokerBody::decode_compressed(&compress(plain)).is_err(),
+            "{plain:?}"
+        );
     }
     // A zip bomb: 65 MiB of zeros inflates past the bound and is refused.
     let bomb = compress(&vec![0u8; 65 * 1024 * 1024]);
@@ -98,26 +129,42 @@ fn hostile_compressed_register_bodies() {
 
 #[test]
 fn invalid_bodies_are_typed_errors() {
-    assert!(matches!(TopicRouteData::decode(b"\xff\xfe"), Err(DecodeError::Utf8Invalid { .. })));
-    assert!(matches!(TopicRouteData::decode(b"{\"brokerDatas\":"), Err(DecodeError::JsonInvalid { .. })));
+    assert!(matches!(
+        TopicRouteData::decode(b"\xff\xfe"),
+        Err(DecodeError::Utf8Invalid { .. })
+    ));
+    assert!(matches!(
+        TopicRouteData::decode(b"{\"brokerDatas\":"),
+        Err(DecodeError::JsonInvalid { .. })
+    ));
     // Unknown fields (5.x additions) are ignored; missing ones default.
-    let route = TopicRouteData::decode(br#"{"topicQueueMappingByBroker":{},"queueDatas":[{"brokerName":"b","zone":1}]}"#)
-        .unwrap();
+    let route = TopicRouteData::decode(
+        br#"{"topicQueueMappingByBroker":{},"queueDatas":[{"brokerName":"b","zone":1}]}"#,
+    )
+    .unwrap();
     assert_eq!(route.queue_datas[0].broker_name, "b");
 }
 
 #[test]
 fn topic_list_and_kv_table() {
-    let list = TopicList { broker_addr: None, topic_list: vec!["A".into(), "B".into()] };
+    let list = TopicList {
+        broker_addr: None,
+        topic_list: vec!["A".into(), "B".into()],
+    };
     assert_eq!(list.encode(), br#"{"topicList":["A","B"]}"#);
     assert_eq!(TopicList::decode(&list.encode()).unwrap(), list);
-    let table = KvTable { table: [("k".to_string(), "v".to_string())].into_iter().collect() };
+    let table = KvTable {
+        table: [("k".to_string(), "v".to_string())].into_iter().collect(),
+    };
     assert_eq!(table.encode(), br#"{"table":{"k":"v"}}"#);
 }
 
 #[test]
 fn properties_text_parses_java_forms() {
-    let text = "# comment\n! also\n a = 1\nb:2\nc 3\nd=multi\\\n   line\ne=\\u00e9\\n\nf\n\\ key\\=x=v\\\\\n";
+    let text = concat!(
+        "# comment\n! also\n a = 1\nb:2\nc 3\nd=multi\\\n   line\n",
+        "e=\\u00e9\\n\nf\n\\ key\\=x=v\\\\\n"
+    );
     let pairs = properties_text::parse(text);
     let expected: Vec<(String, String)> = [
         ("a", "1"),
@@ -183,7 +230,8 @@ proptest! {
 
     #[test]
     fn register_body_round_trips(
-        topics in proptest::collection::btree_map("[a-zA-Z0-9_%-]{1,16}", (0i32..32, 0i32..32, 0i32..8), 0..5),
+        topics in proptest::collection::btree_map(
+            "[a-zA-Z0-9_%-]{1,16}", (0i32..32, 0i32..32, 0i32..8), 0..5),
         counter in any::<i64>(), timestamp in any::<i64>(),
         filters in proptest::collection::vec("[0-9.:]{1,12}", 0..2),
     ) {
@@ -197,7 +245,8 @@ proptest! {
                 data_version: DataVersion { counter, timestamp }, topic_config_table: table },
         };
         prop_assert_eq!(&RegisterBrokerBody::decode(&body.encode()).unwrap(), &body);
-        prop_assert_eq!(&RegisterBrokerBody::decode_compressed(&body.encode_compressed()).unwrap(), &body);
+        let compressed = body.encode_compressed();
+        prop_assert_eq!(&RegisterBrokerBody::decode_compressed(&compressed).unwrap(), &body);
     }
 
     #[test]
