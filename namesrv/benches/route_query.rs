@@ -90,9 +90,10 @@ fn main() {
     let threads = arg(1, 4) as usize;
     let connections = arg(2, 16) as usize;
     let address: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let mut config = NamesrvConfig::default();
-    config.kv_config_path =
-        std::env::temp_dir().join(format!("bench-kv-{}.json", std::process::id()));
+    let config = NamesrvConfig {
+        kv_config_path: std::env::temp_dir().join(format!("bench-kv-{}.json", std::process::id())),
+        ..NamesrvConfig::default()
+    };
     let server = Server::bind(config, address).unwrap();
     let addr = server.local_addr();
     let server_thread = std::thread::spawn(move || server.run(&STOP).unwrap());

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use crossbeam::channel::{self, Receiver, Sender};
+use crossbeam::channel::{self, Sender};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,8 +115,7 @@ impl Persister {
         path: PathBuf,
         on_done: impl Fn(Persisted) + Send + 'static,
     ) -> io::Result<Persister> {
-        let (sender, receiver): (Sender<(u64, Vec<u8>)>, Receiver<(u64, Vec<u8>)>) =
-            channel::unbounded();
+        let (sender, receiver) = channel::unbounded::<(u64, Vec<u8>)>();
         let thread = thread::Builder::new()
             .name("kv-persister".into())
             .spawn(move || {
