@@ -6,7 +6,7 @@
 //! 2 GiB frame is refused after four bytes. The decoder holds no buffer of its own: the
 //! connection owns its bytes, decodes every complete frame, then compacts once.
 
-use crate::command::RemotingCommand;
+use crate::command::{RemotingCommand, SerializeType};
 use crate::error::DecodeError;
 
 /// Java's default `com.rocketmq.remoting.frameMaxLength`: the whole frame, length word
@@ -68,6 +68,10 @@ impl FrameDecoder {
                 frame_size,
                 frame_size_max: self.frame_size_max,
             });
+        }
+        if buffer.len() > 4 {
+            // An unknown serialize type is refused as soon as its byte arrives.
+            SerializeType::from_byte(buffer[4])?;
         }
         if buffer.len() < 8 {
             return Ok(Decoded::Incomplete {

@@ -8,6 +8,9 @@
 //! flush every connection with queued output in one pass -> free connections closed during the
 //! batch. Closing is two-step so that a slab key is never reused inside one event batch.
 //!
+//! Sockets are registered once for READABLE | WRITABLE, edge-triggered: a writable edge costs
+//! nothing while no output is queued, and no reply ever re-registers its socket.
+//!
 //! Tokens: listeners and the waker use tokens at the top of the range; connections use their
 //! slab key. A `ConnectionId` carries a generation as well, so a reply meant for a connection
 //! that has since closed never reaches a new peer in the same slot.
