@@ -20,7 +20,9 @@ build:
 # are built by the tests themselves (Maven Central); the C header check compiles with cc.
 test:
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace
+	mkdir -p target
+	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.log
+	@scripts/test-summary.sh target/test-output.log
 
 lint:
 	$(CARGO) fmt --all -- --check
