@@ -16,6 +16,18 @@ use serde::{Deserialize, Serialize};
 use crate::error::DecodeError;
 use crate::fastjson::{self, write_integer_key_map, write_string};
 
+mod admin;
+mod heartbeat;
+
+pub use admin::{
+    Connection, ConsumeStats, ConsumerConnection, ConsumerOffsetWrapper, LockBatchRequestBody,
+    LockBatchResponseBody, MessageQueue, OffsetWrapper, ProducerConnection,
+    SubscriptionGroupConfig, TopicOffset, TopicStatsTable,
+};
+pub use heartbeat::{
+    ConsumerData, ConsumerListBody, HeartbeatData, ProducerData, SubscriptionData,
+};
+
 /// Largest inflated REGISTER_BROKER body accepted: bounds a zip bomb.
 pub const REGISTER_BODY_INFLATED_SIZE_MAX: u64 = 64 * 1024 * 1024;
 

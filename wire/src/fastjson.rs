@@ -18,8 +18,11 @@ pub fn normalize(text: &str) -> std::borrow::Cow<'_, str> {
     // Which containers we are in: true for an object, false for an array. Bounded by the
     // input's length, so a hostile nesting depth costs memory proportional to the text only.
     let mut objects: Vec<bool> = Vec::new();
-    let mut out: Option<String> = None;
-    let mut copied = 0;
+    let mut rewriter = Rewriter {
+        text,
+        out: None,
+        copied: 0,
+    };
     let mut in_string = false;
     let mut escaped = false;
     let mut expect_key = false;
@@ -31,53 +34,97 @@ pub fn normalize(text: &str) -> std::borrow::Cow<'_, str> {
             index += 1;
             continue;
         }
-        if expect_key && (byte.is_ascii_digit() || byte == b'-') {
-            let end = index
-                + 1
-                + bytes[index + 1..]
-                    .iter()
-                    .take_while(|b| b.is_ascii_digit())
-                    .count();
-            let out = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
-            out.push_str(&text[copied..index]);
-            out.push('"');
-            out.push_str(&text[index..end]);
-            out.push('"');
-            copied = end;
-            index = end;
+        if expect_key && (byte == b'{' || byte.is_ascii_digit() || byte == b'-') {
+            index = rewriter.quote_key(index);
             expect_key = false;
             continue;
         }
         match byte {
-            b'"' => {
-                in_string = true;
-                expect_key = false;
-            }
-            b'{' => {
-                objects.push(true);
-                expect_key = true;
-            }
-            b'[' => {
-                objects.push(false);
-                expect_key = false;
-            }
+            b'"' => in_string = true,
+            b'{' => objects.push(true),
+            b'[' => objects.push(false),
             b'}' | b']' => {
                 objects.pop();
-                expect_key = false;
             }
-            b',' => expect_key = objects.last() == Some(&true),
-            b if b.is_ascii_whitespace() => {}
-            _ => expect_key = false,
+            _ => {}
         }
+        expect_key = match byte {
+            b'{' => true,
+            b',' => objects.last() == Some(&true),
+            b if b.is_ascii_whitespace() => expect_key,
+            _ => false,
+        };
         index += 1;
     }
-    match out {
-        None => std::borrow::Cow::Borrowed(text),
-        Some(mut out) => {
-            out.push_str(&text[copied..]);
-            std::borrow::Cow::Owned(out)
+    rewriter.finish()
+}
+
+/// Copies text through, replacing non-string keys by string keys.
+struct Rewriter<'a> {
+    text: &'a str,
+    out: Option<String>,
+    copied: usize,
+}
+
+impl<'a> Rewriter<'a> {
+    /// Quotes the key starting at `start` (an integer, or an object as fastjson writes
+    /// MessageQueue-keyed maps) and returns the index just past it.
+    fn quote_key(&mut self, start: usize) -> usize {
+        let bytes = self.text.as_bytes();
+        let end = if bytes[start] == b'{' {
+            object_end(bytes, start)
+        } else {
+            start
+                + 1
+                + bytes[start + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count()
+        };
+        let out = self
+            .out
+            .get_or_insert_with(|| String::with_capacity(self.text.len() + 16));
+        out.push_str(&self.text[self.copied..start]);
+        write_string(&self.text[start..end], out);
+        self.copied = end;
+        end
+    }
+
+    fn finish(self) -> std::borrow::Cow<'a, str> {
+        match self.out {
+            None => std::borrow::Cow::Borrowed(self.text),
+            Some(mut out) => {
+                out.push_str(&self.text[self.copied..]);
+                std::borrow::Cow::Owned(out)
+            }
         }
     }
+}
+
+/// The index just past the object starting at `start` (or the end of the text if it never
+/// closes), skipping braces inside strings.
+fn object_end(bytes: &[u8], start: usize) -> usize {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (offset, &byte) in bytes[start..].iter().enumerate() {
+        if in_string {
+            in_string = string_continues(byte, &mut escaped);
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return start + offset + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    bytes.len()
 }
 
 /// Whether a JSON string literal goes on after `byte`, tracking backslash escapes.
@@ -165,6 +212,19 @@ mod tests {
     #[test]
     fn non_ascii_survives_normalisation() {
         assert_eq!(normalize(r#"{"名":{0:"é"}}"#), r#"{"名":{"0":"é"}}"#);
+    }
+
+    #[test]
+    fn object_keys_become_string_keys() {
+        let text = r#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T{"}:{"maxOffset":10},
+            {"brokerName":"b","queueId":1,"topic":"T"}:{"maxOffset":3}}}"#;
+        let value: serde_json::Value = serde_json::from_str(&normalize(text)).unwrap();
+        let table = value["offsetTable"].as_object().unwrap();
+        assert_eq!(
+            table[r#"{"brokerName":"b","queueId":0,"topic":"T{"}"#]["maxOffset"],
+            10
+        );
+        assert_eq!(table.len(), 2);
     }
 
     #[test]
