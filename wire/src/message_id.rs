@@ -308,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn go_style_lowercase_tail_decodes() {
+    fn gotcha_go_unique_key_lowercase_tail() {
         // Go writes the fixed prefix in uppercase and the time and counter in lowercase.
         let parts = UniqueKeyParts::decode("C0A800071F2E00000000abcdef01ff0a").unwrap();
         assert_eq!(parts.class_loader_hash, 0);

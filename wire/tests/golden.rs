@@ -80,3 +80,98 @@ fn golden_register_broker() {
         .unwrap();
     assert_eq!(crc, wire::crc32_masked(&command.body));
 }
+
+#[test]
+fn golden_pull_response_records_decode_and_re_encode() {
+    use wire::message::RecordView;
+    let bytes = vector("pull_response_two_messages.hex");
+    let command = decode_and_reencode(&bytes);
+    let (first, first_size) = RecordView::decode(&command.body, true).unwrap();
+    let (second, second_size) = RecordView::decode(&command.body[first_size..], true).unwrap();
+    assert_eq!(first_size + second_size, command.body.len());
+    assert_eq!((first.queue_offset, first.commit_log_offset), (7, 1024));
+    assert_eq!(second.commit_log_offset, 1024 + first_size as i64);
+    assert_eq!(first.body, b"first");
+    assert_eq!(first.tags(), Some("TagA"));
+    assert_eq!(second.body, b"second body");
+    assert!(
+        second.born_host.is_ipv6(),
+        "the second record's born host is IPv6"
+    );
+    let mut re_encoded = Vec::new();
+    first.encode(&mut re_encoded).unwrap();
+    second.encode(&mut re_encoded).unwrap();
+    assert_eq!(re_encoded, command.body);
+}
+
+#[test]
+fn gotcha_offset_msg_id_from_store_host_and_offset() {
+    // Consumers derive the offset msgId from STOREHOST + PHYSICALOFFSET and dial that address.
+    let bytes = vector("pull_response_two_messages.hex");
+    let command = decode_and_reencode(&bytes);
+    let (first, _) = wire::message::RecordView::decode(&command.body, true).unwrap();
+    let id = first.offset_msg_id();
+    assert_eq!(id.encode(), "7F00000100002A9F0000000000000400");
+    assert_eq!(
+        wire::message_id::OffsetMsgId::decode(&id.encode()).unwrap(),
+        id
+    );
+}
+
+#[test]
+fn golden_register_broker_body() {
+    let command = decode_and_reencode(&vector("register_broker.hex"));
+    let body = wire::body::RegisterBrokerBody::decode(&command.body).unwrap();
+    assert_eq!(
+        body.encode(),
+        command.body,
+        "the body re-encodes byte for byte"
+    );
+    let topics = &body.topic_config_serialize_wrapper.topic_config_table;
+    assert_eq!(topics["TopicTest"].write_queue_nums, 4);
+}
+
+#[test]
+fn golden_heartbeat_body() {
+    let command = decode_and_reencode(&vector("json_heartbeat.hex"));
+    let heartbeat = wire::body::HeartbeatData::decode(&command.body).unwrap();
+    assert_eq!(heartbeat.consumer_data_set[0].group_name, "cg");
+    assert_eq!(
+        heartbeat.encode(),
+        command.body,
+        "the body re-encodes byte for byte"
+    );
+}
+
+#[test]
+fn gotcha_register_body_crc32_is_masked() {
+    let command = decode_and_reencode(&vector("register_broker.hex"));
+    let crc: u32 = command
+        .ext_fields
+        .get("bodyCrc32")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(crc, crc32fast::hash(&command.body) & 0x7FFF_FFFF);
+    assert!(
+        crc <= i32::MAX as u32,
+        "Java sends it as a non-negative Integer"
+    );
+}
+
+#[test]
+fn golden_send_v2_typed_header() {
+    use wire::headers::send::read_send_request;
+    let command = decode_and_reencode(&vector("binary_send_message_v2.hex"));
+    let header = read_send_request(command.request_code(), &command.ext_fields).unwrap();
+    assert_eq!(header.producer_group, "ProducerGroupName");
+    assert_eq!(header.topic, "TopicTest");
+    assert_eq!(header.queue_id, 2);
+    assert_eq!(header.born_timestamp, 1_700_000_000_123);
+    let properties = wire::properties::decode(header.properties.as_deref().unwrap());
+    assert_eq!(properties.get("TAGS"), Some("TagA"));
+    assert_eq!(
+        properties.get("UNIQ_KEY"),
+        Some("0A00000510922A3F1C2E0C8B7D0B0000")
+    );
+}
