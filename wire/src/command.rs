@@ -142,68 +142,8 @@ impl LanguageCode {
     }
 }
 
-/// The `extFields` map: string keys to string values, in insertion order.
-///
-/// Headers carry at most a few dozen fields, so a vector with linear lookup beats a hash map
-/// and keeps encoding deterministic.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ExtFields {
-    entries: Vec<(String, String)>,
-}
-
-impl ExtFields {
-    pub fn new() -> Self {
-        ExtFields::default()
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    /// Sets `key` to `value`, replacing an earlier value in place.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
-        }
-    }
-
-    pub fn remove(&mut self, key: &str) -> Option<String> {
-        let index = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(index).1)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut fields = ExtFields::new();
-        for (key, value) in iter {
-            fields.insert(key, value);
-        }
-        fields
-    }
-}
+/// The `extFields` map: the typed header's fields as strings, in insertion order.
+pub type ExtFields = crate::string_map::StringMap;
 
 /// One request or response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

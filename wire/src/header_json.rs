@@ -136,8 +136,12 @@ fn ext_fields(object: &Object) -> ExtFields {
     for (key, value) in object.ext_fields.iter().flatten() {
         match value {
             Value::Null => {}
-            Value::String(text) => fields.insert(key.as_str(), text.as_str()),
-            other => fields.insert(key.as_str(), other.to_string()),
+            Value::String(text) => {
+                fields.insert(key.as_str(), text.as_str());
+            }
+            other => {
+                fields.insert(key.as_str(), other.to_string());
+            }
         }
     }
     fields

@@ -25,6 +25,7 @@ pub mod headers;
 pub mod message;
 pub mod message_id;
 pub mod properties;
+pub mod string_map;
 
 pub use code::{RequestCode, ResponseCode};
 pub use command::{ExtFields, LanguageCode, RemotingCommand, SerializeType};

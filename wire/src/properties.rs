@@ -89,58 +89,11 @@ pub const TRANSACTION_ID: &str = "__transactionId__";
 /// Go `WithDelayTimestamp`; a 5.x timer feature that 4.9 brokers ignore.
 pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
 
-/// An ordered property map. Small (a handful of entries), so a vector beats a hash map.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Properties {
-    entries: Vec<(String, String)>,
-}
+/// A decoded property map, in the order of the encoded string.
+pub type Properties = crate::string_map::StringMap;
 
+/// Accessors for the well-known properties.
 impl Properties {
-    pub fn new() -> Self {
-        Properties::default()
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    /// Sets `key`, keeping its position if present; returns the value it replaced.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> Option<String> {
-        let key = key.into();
-        let value = value.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, old)) => Some(std::mem::replace(old, value)),
-            None => {
-                self.entries.push((key, value));
-                None
-            }
-        }
-    }
-
-    pub fn remove(&mut self, key: &str) -> Option<String> {
-        let index = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(index).1)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
     /// The [`TAGS`] value.
     pub fn tags(&self) -> Option<&str> {
         self.get(TAGS)
@@ -161,16 +114,6 @@ impl Properties {
             Some(value) => value.eq_ignore_ascii_case("true"),
             None => true,
         }
-    }
-}
-
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Properties {
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut properties = Properties::new();
-        for (key, value) in iter {
-            properties.insert(key, value);
-        }
-        properties
     }
 }
 
