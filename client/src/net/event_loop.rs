@@ -287,6 +287,8 @@ impl<M> Remote<M> {
 pub struct EventLoop<H: Handler> {
     core: Core,
     listeners: Vec<TcpListener>,
+    /// An accept failed for lack of resources: retry on every tick until it succeeds.
+    accept_retry: bool,
     waker: Arc<Waker>,
     sender: Sender<RemoteEvent<H::Message>>,
     receiver: Receiver<RemoteEvent<H::Message>>,
@@ -311,6 +313,7 @@ impl<H: Handler> EventLoop<H> {
         Ok(EventLoop {
             core,
             listeners: Vec::new(),
+            accept_retry: false,
             waker,
             sender,
             receiver,
@@ -366,6 +369,11 @@ impl<H: Handler> EventLoop<H> {
             let now = Instant::now();
             if now >= next_tick {
                 next_tick = now + self.core.config.tick_interval;
+                if std::mem::take(&mut self.accept_retry) {
+                    for listener_index in 0..self.listeners.len() {
+                        self.on_acceptable(handler, listener_index);
+                    }
+                }
                 self.on_tick(handler, now);
             }
             self.flush_dirty();
@@ -454,9 +462,12 @@ impl<H: Handler> EventLoop<H> {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
-                    // EMFILE and friends: the pending connection stays queued; the next
-                    // readiness edge or a later accept retries once descriptors free up.
-                    log::warn!("accept failed: {error}");
+                    // EMFILE and friends: the pending connections stay queued in the kernel
+                    // and no new edge may come, so every tick retries until accept drains.
+                    if !self.accept_retry {
+                        log::warn!("accept failed: {error}; retrying every tick");
+                    }
+                    self.accept_retry = true;
                     return;
                 }
             }
