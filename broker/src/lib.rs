@@ -1,6 +1,8 @@
 //! `broker`: stores and serves messages (store, processors, HA). Its parts land with issues 4-6;
-//! until then the crate holds nothing but this description.
+//! so far it holds its configuration ([`config`]).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+
+pub mod config;
