@@ -114,20 +114,51 @@ pub fn spawn_server(
     log_dir: &Path,
     envs: &[(&str, &str)],
 ) -> (Process, SocketAddr) {
+    let mut command = Command::new(binary_path(binary));
+    command.args(args);
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    spawn_and_wait(binary, command, log_dir)
+}
+
+/// As [`spawn_server`], with the child's open-file limit (soft and hard) set to `nofile`.
+pub fn spawn_server_with_fd_limit(
+    binary: &str,
+    args: &[&str],
+    log_dir: &Path,
+    nofile: u64,
+) -> (Process, SocketAddr) {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(binary_path(binary));
+    command.args(args);
+    let limit = libc::rlimit {
+        rlim_cur: nofile,
+        rlim_max: nofile,
+    };
+    // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits, which is
+    // all a pre_exec closure may do between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
+    spawn_and_wait(binary, command, log_dir)
+}
+
+fn spawn_and_wait(binary: &str, mut command: Command, log_dir: &Path) -> (Process, SocketAddr) {
     let log_path = log_dir.join(format!("{binary}.log"));
     let log = std::fs::File::create(&log_path).expect("create log file");
-    let mut command = Command::new(binary_path(binary));
     command
-        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log);
-    command.env(
-        "RUST_LOG",
-        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-    );
-    for (key, value) in envs {
-        command.env(key, value);
+    if std::env::var_os("RUST_LOG").is_none() {
+        command.env("RUST_LOG", "info");
     }
     let mut child = command
         .spawn()

@@ -743,3 +743,54 @@ fn thousand_concurrent_connections_query_routes() {
     let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(total, 1000 * 4);
 }
+
+#[test]
+fn out_of_descriptors_then_recovers() {
+    // With 40 descriptors the namesrv runs out while 60 clients connect: the kernel queues the
+    // rest, accept fails with EMFILE, and the loop must keep retrying (no new edge will come)
+    // so that every client is served once others leave.
+    let dir = TempDir::new("namesrv-emfile");
+    let config_path = dir.path().join("namesrv.properties");
+    let kv = dir.path().join("kv.json");
+    let config = format!(
+        "listenPort=0\nbindAddress=127.0.0.1\nkvConfigPath={}\n",
+        kv.display()
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let config_arg = config_path.display().to_string();
+    let (_process, addr) =
+        integration::spawn_server_with_fd_limit("namesrv", &["-c", &config_arg], dir.path(), 40);
+    let mut clients: Vec<RawClient> = (0..60).map(|_| RawClient::connect(addr).unwrap()).collect();
+    for client in &mut clients {
+        client
+            .send(&mut route_request("T", 409, SerializeType::Json))
+            .unwrap();
+    }
+    // Those accepted answer now; then they leave, freeing descriptors for the queued ones.
+    let mut answered = Vec::new();
+    let mut waiting = Vec::new();
+    for mut client in clients {
+        match client.receive(Duration::from_millis(100)) {
+            Ok(response) => {
+                assert_eq!(response.response_code(), ResponseCode::TOPIC_NOT_EXIST);
+                answered.push(client);
+            }
+            Err(_) => waiting.push(client),
+        }
+    }
+    let count = answered.len();
+    assert!(
+        count > 0 && !waiting.is_empty(),
+        "answered {count} of 60 within 40 descriptors"
+    );
+    drop(answered);
+    for client in &mut waiting {
+        let response = client.receive(Duration::from_secs(10)).unwrap();
+        assert_eq!(response.response_code(), ResponseCode::TOPIC_NOT_EXIST);
+    }
+    let log = std::fs::read_to_string(dir.path().join("namesrv.log")).unwrap();
+    assert!(
+        log.contains("accept failed"),
+        "the EMFILE path was not exercised:\n{log}"
+    );
+}
