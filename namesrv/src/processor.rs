@@ -11,7 +11,7 @@ use std::time::Instant;
 use client::net::ConnectionId;
 use wire::body::{
     properties_text, BrokerData, ClusterInfo, DataVersion as BodyDataVersion, KvTable, QueueData,
-    RegisterBrokerBody, TopicList, TopicRouteData,
+    RegisterBrokerBody, TopicConfigSerializeWrapper, TopicList, TopicRouteData,
 };
 use wire::headers::namesrv as h;
 use wire::headers::CommandHeader;
@@ -26,6 +26,8 @@ use crate::route_table::{
 
 /// The KV namespace whose entries describe ordered topics (`brokerName:queueCount;...`).
 const ORDER_TOPIC_CONFIG: &str = "ORDER_TOPIC_CONFIG";
+/// First broker version (V3_0_11) whose REGISTER_BROKER body is a RegisterBrokerBody.
+const VERSION_REGISTER_BODY: i32 = 37;
 /// First request version whose route answers use quoted `brokerAddrs` keys (V4_9_4).
 const VERSION_STANDARD_JSON: i32 = 401;
 /// TopicSysFlag bits.
@@ -168,6 +170,14 @@ impl Processor {
             RegisterBrokerBody::default()
         } else if header.compressed {
             RegisterBrokerBody::decode_compressed(&request.body)?
+        } else if request.version < VERSION_REGISTER_BODY {
+            // Brokers older than V3_0_11 send the bare topic-config wrapper.
+            let wrapper: TopicConfigSerializeWrapper =
+                wire::fastjson::from_fastjson(&request.body, "TopicConfigSerializeWrapper")?;
+            RegisterBrokerBody {
+                filter_server_list: Vec::new(),
+                topic_config_serialize_wrapper: wrapper,
+            }
         } else {
             RegisterBrokerBody::decode(&request.body)?
         };
