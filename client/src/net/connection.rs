@@ -14,8 +14,18 @@ use mio::net::TcpStream;
 
 use super::event_loop::CloseReason;
 
-/// Bytes asked of the kernel per read call.
+/// Bytes asked of the kernel per read call (the size of the loop's shared scratch buffer).
 pub(crate) const READ_CHUNK_SIZE: usize = 64 * 1024;
+/// An empty buffer larger than this is freed rather than kept for the next frame.
+const IDLE_BUFFER_SIZE_MAX: usize = 16 * 1024;
+
+fn release_or_clear(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > IDLE_BUFFER_SIZE_MAX {
+        *buffer = Vec::new();
+    } else {
+        buffer.clear();
+    }
+}
 
 /// How a read pass ended.
 pub(crate) enum ReadStep {
@@ -82,19 +92,18 @@ impl Connection {
     }
 
     /// Marks `size` decoded bytes as consumed; compacts once the buffer is fully read or the
-    /// consumed prefix dominates, so the buffer is shifted at most once per pass.
+    /// consumed prefix dominates, so the buffer is shifted at most once per pass. An emptied
+    /// buffer that grew past `IDLE_BUFFER_SIZE_MAX` is released: a thousand idle connections
+    /// must not each keep the memory of their largest frame.
     pub(crate) fn consume(&mut self, size: usize) {
         self.read_position += size;
         debug_assert!(self.read_position <= self.input.len());
         if self.read_position == self.input.len() {
-            self.input.clear();
+            release_or_clear(&mut self.input);
             self.read_position = 0;
         } else if self.read_position > self.input.len() / 2 {
             self.input.drain(..self.read_position);
             self.read_position = 0;
-        }
-        if self.input.capacity() > 4 * READ_CHUNK_SIZE && self.input.len() < READ_CHUNK_SIZE {
-            self.input.shrink_to(READ_CHUNK_SIZE);
         }
     }
 
@@ -102,26 +111,22 @@ impl Connection {
         self.output.len() - self.written
     }
 
-    /// Reads until WouldBlock or until the buffer holds a maximal frame plus one chunk.
-    pub(crate) fn read_available(&mut self, frame_size_max: usize) -> ReadStep {
-        let bound = frame_size_max + READ_CHUNK_SIZE;
+    /// Reads until WouldBlock or until the buffer holds a maximal frame plus one chunk. Reads
+    /// land in the loop's shared `scratch` buffer and only the bytes received are kept.
+    pub(crate) fn read_available(&mut self, frame_size_max: usize, scratch: &mut [u8]) -> ReadStep {
+        let bound = frame_size_max + scratch.len();
         loop {
             if self.unread().len() >= bound {
                 // Decode first; the caller resumes reading once space frees up.
                 self.readable_missed = true;
                 return ReadStep::Open;
             }
-            let start = self.input.len();
-            self.input.resize(start + READ_CHUNK_SIZE, 0);
-            let result = self.stream.read(&mut self.input[start..]);
-            let read = match result {
-                Ok(read) => read,
-                Err(_) => 0,
-            };
-            self.input.truncate(start + read);
-            match result {
+            match self.stream.read(scratch) {
                 Ok(0) => return ReadStep::Closed(CloseReason::PeerClosed),
-                Ok(_) => self.last_active = Instant::now(),
+                Ok(read) => {
+                    self.input.extend_from_slice(&scratch[..read]);
+                    self.last_active = Instant::now();
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return ReadStep::Open,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return ReadStep::Closed(CloseReason::Reset(error.kind())),
@@ -147,11 +152,8 @@ impl Connection {
             }
         }
         if self.written == self.output.len() {
-            self.output.clear();
+            release_or_clear(&mut self.output);
             self.written = 0;
-            if self.output.capacity() > 4 * READ_CHUNK_SIZE {
-                self.output.shrink_to(READ_CHUNK_SIZE);
-            }
         } else if self.written > self.output.len() / 2 {
             self.output.drain(..self.written);
             self.written = 0;

@@ -27,7 +27,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use wire::{FrameDecoder, RemotingCommand, FRAME_SIZE_MAX_DEFAULT};
 
-use super::connection::{Connection, ReadStep};
+use super::connection::{Connection, ReadStep, READ_CHUNK_SIZE};
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Listener tokens count down from here: `usize::MAX - 1 - index`.
@@ -126,6 +126,8 @@ struct Core {
     closing: Vec<(usize, CloseReason)>,
     config: LoopConfig,
     decoder: FrameDecoder,
+    /// Where every socket read lands before its bytes join their connection's buffer.
+    scratch: Vec<u8>,
     stopping: bool,
 }
 
@@ -308,6 +310,7 @@ impl<H: Handler> EventLoop<H> {
             closing: Vec::new(),
             decoder,
             config,
+            scratch: vec![0; READ_CHUNK_SIZE],
             stopping: false,
         };
         Ok(EventLoop {
@@ -484,7 +487,7 @@ impl<H: Handler> EventLoop<H> {
             connection.readable_missed = true;
             return;
         }
-        match connection.read_available(frame_size_max) {
+        match connection.read_available(frame_size_max, &mut self.core.scratch) {
             ReadStep::Open => {}
             ReadStep::Closed(reason) => {
                 // Frames that arrived before the close are still answered if possible.
