@@ -1,8 +1,9 @@
-//! `broker`: stores and serves messages (store, processors, HA). Its parts land with issues 4-6;
-//! so far it holds its configuration ([`config`]).
+//! `broker`: stores and serves messages. So far it holds its configuration ([`config`]) and
+//! the message store ([`store`]); the server, processors and HA land with issues 5 and 6.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
 pub mod config;
+pub mod store;

@@ -1,0 +1,660 @@
+//! The commit log: every message of every topic, appended in one sequence of fixed-size
+//! segments, in the stored-message layout of [`wire::message`].
+//!
+//! ```text
+//!  commit-log offset:  0                S                2S               3S
+//!  segments:           |00000000000000000000|000000000000000S|0000000000000002S|
+//!  one segment:        | rec | rec | ... | rec | BLANK(size = remaining) 0 0 0 0 |
+//!  in memory:                      [ chunk | chunk | chunk (tail block) ]
+//!                                  ^ oldest chunk base     written_offset ^
+//! ```
+//!
+//! Appends copy records into block-aligned in-memory chunks under the append lock, stamping
+//! queue offset, commit-log offset and store time there; the flush thread copies the dirty
+//! blocks out (the partial tail block included, rewritten on every flush until it fills),
+//! writes whole aligned blocks and syncs. Reads of the memory window are served from the
+//! chunks, older data with an aligned `pread`.
+//!
+//! Threads: any thread appends and reads; the flush thread calls [`CommitLog::flush`];
+//! retention calls [`CommitLog::remove_segments_before`]. Lock order: `state` before
+//! `segments`; nobody takes `state` while holding `segments`.
+//!
+//! Invariants (asserted in release): segment size and chunk size are whole blocks; a record
+//! never spans two segments; `flushed_offset <= written_offset`; memory past `written_offset`
+//! in the chunks is zero; chunks are dropped only once flushed.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wire::message::{self, sys_flag, AppendStamp, RecordKind, RecordView, BLANK_RECORD_SIZE};
+
+use super::aligned_buffer::{align_down, align_up, is_aligned, AlignedBuffer, BLOCK_SIZE};
+use super::direct_file::BlockFile;
+use super::error::StoreError;
+use super::storage::Storage;
+
+#[derive(Debug, Clone)]
+pub struct CommitLogConfig {
+    /// Bytes per segment file (`mappedFileSizeCommitLog`); a whole number of blocks.
+    pub segment_size: u64,
+    /// Bytes per in-memory chunk; a whole number of blocks.
+    pub chunk_size: usize,
+    /// How much recent data stays in memory for reads once flushed.
+    pub memory_window_size: u64,
+    /// Appends are refused while more than this is waiting for the flush thread.
+    pub unflushed_size_max: u64,
+}
+
+impl Default for CommitLogConfig {
+    fn default() -> Self {
+        CommitLogConfig {
+            segment_size: 1 << 30,
+            chunk_size: 4 << 20,
+            memory_window_size: 64 << 20,
+            unflushed_size_max: 512 << 20,
+        }
+    }
+}
+
+/// Segment file name: the 20-digit zero-padded start offset.
+pub fn segment_name(base_offset: u64) -> String {
+    format!("{base_offset:020}")
+}
+
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+        name.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Where one appended record went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendedRecord {
+    pub commit_log_offset: u64,
+    pub size: u32,
+    pub queue_id: i32,
+    pub queue_offset: i64,
+    pub store_timestamp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendResult {
+    pub records: Vec<AppendedRecord>,
+    /// The commit-log offset just past the last record: durable once `flushed_offset` is here.
+    pub end_offset: u64,
+}
+
+struct Chunk {
+    base_offset: u64,
+    buffer: AlignedBuffer,
+}
+
+struct AppendState {
+    written_offset: u64,
+    chunks: VecDeque<Chunk>,
+    spare_chunks: Vec<AlignedBuffer>,
+    /// topic → queue id → next queue offset.
+    queue_offsets: HashMap<String, HashMap<i32, i64>>,
+    closed: bool,
+}
+
+pub struct CommitLog {
+    config: CommitLogConfig,
+    storage: Arc<dyn Storage>,
+    segments: RwLock<BTreeMap<u64, Arc<dyn BlockFile>>>,
+    state: Mutex<AppendState>,
+    /// Signalled after every append and on close: the flush and dispatch threads wait on it.
+    appended: Condvar,
+    written_offset: AtomicU64,
+    flushed_offset: AtomicU64,
+    flushed_lock: Mutex<()>,
+    flushed: Condvar,
+    min_offset: AtomicU64,
+    /// Set by retention when the disk passes the refusal threshold: (used, threshold) percent.
+    disk_full: Mutex<Option<(u32, u32)>>,
+    flush_failing: Mutex<Option<String>>,
+    flush_failing_flag: AtomicBool,
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // State behind these locks is only changed by code that cannot panic midway (asserts
+    // guard invariants before any mutation), so a poisoned lock still holds consistent data.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl CommitLog {
+    /// Opens the segments in `storage` with data up to `written_offset` (as recovery found
+    /// it) and loads the partial tail block into memory.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        config: CommitLogConfig,
+        written_offset: u64,
+    ) -> Result<CommitLog, StoreError> {
+        if !is_aligned(config.segment_size) || config.segment_size < 2 * BLOCK_SIZE as u64 {
+            return Err(StoreError::Config(format!(
+                "segment size {} is not a multiple of {BLOCK_SIZE} of at least two blocks",
+                config.segment_size
+            )));
+        }
+        if !is_aligned(config.chunk_size as u64) || config.chunk_size == 0 {
+            return Err(StoreError::Config(format!(
+                "chunk size {} is not a multiple of {BLOCK_SIZE}",
+                config.chunk_size
+            )));
+        }
+        let mut segments = BTreeMap::new();
+        for (name, _) in storage.list()? {
+            if let Some(base) = parse_segment_name(&name) {
+                segments.insert(base, storage.open(&name, config.segment_size)?);
+            }
+        }
+        let min_offset = segments.keys().next().copied().unwrap_or(0);
+        let log = CommitLog {
+            state: Mutex::new(AppendState {
+                written_offset,
+                chunks: VecDeque::new(),
+                spare_chunks: Vec::new(),
+                queue_offsets: HashMap::new(),
+                closed: false,
+            }),
+            config,
+            storage,
+            segments: RwLock::new(segments),
+            appended: Condvar::new(),
+            written_offset: AtomicU64::new(written_offset),
+            flushed_offset: AtomicU64::new(written_offset),
+            flushed_lock: Mutex::new(()),
+            flushed: Condvar::new(),
+            min_offset: AtomicU64::new(min_offset.min(written_offset)),
+            disk_full: Mutex::new(None),
+            flush_failing: Mutex::new(None),
+            flush_failing_flag: AtomicBool::new(false),
+        };
+        log.load_tail_block(written_offset)?;
+        Ok(log)
+    }
+
+    fn load_tail_block(&self, written_offset: u64) -> Result<(), StoreError> {
+        let base_offset = align_down(written_offset);
+        let mut buffer = AlignedBuffer::zeroed(self.config.chunk_size);
+        let tail_size = (written_offset - base_offset) as usize;
+        if tail_size > 0 {
+            let file = self
+                .segment(self.segment_base(base_offset))
+                .ok_or_else(|| StoreError::SegmentInvalid {
+                    name: segment_name(self.segment_base(base_offset)),
+                    reason: "missing but data is recorded in it".into(),
+                })?;
+            let position = base_offset - self.segment_base(base_offset);
+            file.read_at(&mut buffer.as_mut_slice()[..BLOCK_SIZE], position)?;
+            buffer.as_mut_slice()[tail_size..BLOCK_SIZE].fill(0);
+        }
+        lock(&self.state).chunks.push_back(Chunk {
+            base_offset,
+            buffer,
+        });
+        Ok(())
+    }
+
+    pub fn config(&self) -> &CommitLogConfig {
+        &self.config
+    }
+
+    pub fn written_offset(&self) -> u64 {
+        self.written_offset.load(Ordering::Acquire)
+    }
+
+    pub fn flushed_offset(&self) -> u64 {
+        self.flushed_offset.load(Ordering::Acquire)
+    }
+
+    pub fn min_offset(&self) -> u64 {
+        self.min_offset.load(Ordering::Acquire)
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.storage.is_direct()
+    }
+
+    pub fn segment_base(&self, offset: u64) -> u64 {
+        offset - offset % self.config.segment_size
+    }
+
+    fn segment(&self, base_offset: u64) -> Option<Arc<dyn BlockFile>> {
+        let segments = self.segments.read().unwrap_or_else(|p| p.into_inner());
+        segments.get(&base_offset).cloned()
+    }
+
+    /// Bases of the segment files, oldest first.
+    pub fn segment_bases(&self) -> Vec<u64> {
+        let segments = self.segments.read().unwrap_or_else(|p| p.into_inner());
+        segments.keys().copied().collect()
+    }
+
+    /// Creates the segment starting at `base_offset` if it does not exist yet.
+    pub fn ensure_segment(&self, base_offset: u64) -> Result<(), StoreError> {
+        let mut segments = self.segments.write().unwrap_or_else(|p| p.into_inner());
+        if let std::collections::btree_map::Entry::Vacant(entry) = segments.entry(base_offset) {
+            let name = segment_name(base_offset);
+            entry.insert(self.storage.open(&name, self.config.segment_size)?);
+            log::debug!("commit log: created segment {name}");
+        }
+        Ok(())
+    }
+
+    pub fn set_disk_full(&self, full: Option<(u32, u32)>) {
+        *lock(&self.disk_full) = full;
+    }
+
+    pub fn set_flush_failing(&self, reason: Option<String>) {
+        self.flush_failing_flag
+            .store(reason.is_some(), Ordering::Release);
+        *lock(&self.flush_failing) = reason;
+    }
+
+    pub fn set_queue_offset(&self, topic: &str, queue_id: i32, next_queue_offset: i64) {
+        let mut state = lock(&self.state);
+        let queues = state.queue_offsets.entry(topic.to_string()).or_default();
+        queues.insert(queue_id, next_queue_offset);
+    }
+
+    pub fn remove_topic(&self, topic: &str) {
+        lock(&self.state).queue_offsets.remove(topic);
+    }
+
+    fn check_writable(&self, size: usize) -> Result<(), StoreError> {
+        let size_max = (self.config.segment_size as usize) - BLANK_RECORD_SIZE;
+        if size > size_max {
+            return Err(StoreError::MessageTooLarge { size, size_max });
+        }
+        if let Some((used_percent, refuse_percent)) = *lock(&self.disk_full) {
+            return Err(StoreError::DiskFull {
+                used_percent,
+                refuse_percent,
+            });
+        }
+        if self.flush_failing_flag.load(Ordering::Acquire) {
+            let reason = lock(&self.flush_failing).clone().unwrap_or_default();
+            return Err(StoreError::NotWritable { reason });
+        }
+        let unflushed_size = self.written_offset() - self.flushed_offset();
+        if unflushed_size > self.config.unflushed_size_max {
+            return Err(StoreError::FlushBehind {
+                unflushed_size,
+                unflushed_size_max: self.config.unflushed_size_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends the records encoded back to back in `records` (one message, or the messages
+    /// of a batch) as one contiguous write in one segment, stamping each record's queue
+    /// offset, commit-log offset and store time. Nothing is written on error.
+    pub fn append(&self, records: &mut [u8]) -> Result<AppendResult, StoreError> {
+        let sizes = record_sizes(records)?;
+        self.check_writable(records.len())?;
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(StoreError::ShuttingDown);
+        }
+        let mut offset = state.written_offset;
+        let position = offset % self.config.segment_size;
+        let remaining = self.config.segment_size - position;
+        if records.len() as u64 + BLANK_RECORD_SIZE as u64 > remaining {
+            // Create the next segment first: if the disk is full, nothing is written.
+            self.ensure_segment(offset + remaining)?;
+            let blank = message::encode_blank(remaining as usize);
+            self.copy_in(&mut state, offset, &blank);
+            offset += remaining;
+        }
+        self.ensure_segment(self.segment_base(offset))?;
+        let store_timestamp = now_millis();
+        let mut appended = Vec::with_capacity(sizes.len());
+        let mut start = 0;
+        for size in sizes {
+            let record = &mut records[start..start + size];
+            let placed = stamp_record(&mut state, record, offset + start as u64, store_timestamp)?;
+            appended.push(placed);
+            start += size;
+        }
+        self.copy_in(&mut state, offset, records);
+        let end_offset = offset + records.len() as u64;
+        assert!(self.segment_base(offset) == self.segment_base(end_offset - 1));
+        state.written_offset = end_offset;
+        self.written_offset.store(end_offset, Ordering::Release);
+        self.trim_chunks(&mut state);
+        drop(state);
+        self.appended.notify_all();
+        Ok(AppendResult {
+            records: appended,
+            end_offset,
+        })
+    }
+
+    /// Copies `bytes` into the chunks at commit-log `offset`, adding chunks as needed.
+    fn copy_in(&self, state: &mut AppendState, offset: u64, bytes: &[u8]) {
+        let chunk_size = self.config.chunk_size as u64;
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let at = offset + done as u64;
+            let front_base = state
+                .chunks
+                .front()
+                .map_or(align_down(at), |c| c.base_offset);
+            let index = ((at - front_base) / chunk_size) as usize;
+            while state.chunks.len() <= index {
+                let base_offset = front_base + state.chunks.len() as u64 * chunk_size;
+                let buffer = match state.spare_chunks.pop() {
+                    Some(mut buffer) => {
+                        buffer.fill_zero();
+                        buffer
+                    }
+                    None => AlignedBuffer::zeroed(self.config.chunk_size),
+                };
+                state.chunks.push_back(Chunk {
+                    base_offset,
+                    buffer,
+                });
+            }
+            let chunk = &mut state.chunks[index];
+            let position = (at - chunk.base_offset) as usize;
+            let length = (bytes.len() - done).min(self.config.chunk_size - position);
+            chunk.buffer.as_mut_slice()[position..position + length]
+                .copy_from_slice(&bytes[done..done + length]);
+            done += length;
+        }
+    }
+
+    /// Drops flushed chunks that fell out of the memory window, keeping a spare or two.
+    fn trim_chunks(&self, state: &mut AppendState) {
+        let flushed_offset = self.flushed_offset();
+        let chunk_size = self.config.chunk_size as u64;
+        while state.chunks.len() > 1 {
+            let Some(front) = state.chunks.front() else {
+                break;
+            };
+            let front_end = front.base_offset + chunk_size;
+            let out_of_window =
+                state.written_offset.saturating_sub(front_end) >= self.config.memory_window_size;
+            if front_end > flushed_offset || !out_of_window {
+                break;
+            }
+            if let Some(chunk) = state.chunks.pop_front() {
+                if state.spare_chunks.len() < 2 {
+                    state.spare_chunks.push(chunk.buffer);
+                }
+            }
+        }
+    }
+
+    /// Up to `size` bytes from `offset`, never past the written offset or the end of the
+    /// segment holding `offset`. Empty when `offset` is not readable (removed or unwritten).
+    pub fn read(&self, offset: u64, size: usize) -> Result<Vec<u8>, StoreError> {
+        if offset < self.min_offset() {
+            return Ok(Vec::new());
+        }
+        let segment_end = self.segment_base(offset) + self.config.segment_size;
+        {
+            let state = lock(&self.state);
+            let end = (offset + size as u64)
+                .min(state.written_offset)
+                .min(segment_end);
+            if offset >= end {
+                return Ok(Vec::new());
+            }
+            if let Some(front) = state.chunks.front() {
+                if offset >= front.base_offset {
+                    let mut out = vec![0u8; (end - offset) as usize];
+                    copy_out(&state, self.config.chunk_size as u64, offset, &mut out);
+                    return Ok(out);
+                }
+            }
+        }
+        let end = (offset + size as u64)
+            .min(self.written_offset())
+            .min(segment_end);
+        self.read_cold(offset, end)
+    }
+
+    fn read_cold(&self, offset: u64, end: u64) -> Result<Vec<u8>, StoreError> {
+        let base = self.segment_base(offset);
+        let Some(file) = self.segment(base) else {
+            return Ok(Vec::new());
+        };
+        let start = align_down(offset - base);
+        let stop = align_up(end - base);
+        let mut buffer = AlignedBuffer::zeroed((stop - start) as usize);
+        let length = (stop - start) as usize;
+        file.read_at(&mut buffer.as_mut_slice()[..length], start)?;
+        let skip = (offset - base - start) as usize;
+        Ok(buffer.as_slice()[skip..skip + (end - offset) as usize].to_vec())
+    }
+
+    /// Copies the dirty range starting at block-aligned `from` into `staging`, up to the end
+    /// of its segment, the staging capacity or the block holding the written offset. Returns
+    /// the end of the copied (block-aligned) range, and the written offset it covers.
+    pub(super) fn copy_dirty(&self, from: u64, staging: &mut AlignedBuffer) -> (u64, u64) {
+        assert!(is_aligned(from));
+        let state = lock(&self.state);
+        let written_offset = state.written_offset;
+        let segment_end = self.segment_base(from) + self.config.segment_size;
+        let end = align_up(written_offset)
+            .min(segment_end)
+            .min(from + staging.capacity() as u64);
+        if end > from {
+            let out = &mut staging.as_mut_slice()[..(end - from) as usize];
+            copy_out(&state, self.config.chunk_size as u64, from, out);
+        }
+        (end, written_offset.min(end))
+    }
+
+    pub(super) fn segment_for_flush(&self, base_offset: u64) -> Option<Arc<dyn BlockFile>> {
+        self.segment(base_offset)
+    }
+
+    /// Publishes a new durable watermark and wakes everything waiting for it.
+    pub(super) fn publish_flushed(&self, flushed_offset: u64) {
+        assert!(
+            flushed_offset <= self.written_offset(),
+            "flushed past written"
+        );
+        self.flushed_offset
+            .fetch_max(flushed_offset, Ordering::AcqRel);
+        let _guard = lock(&self.flushed_lock);
+        self.flushed.notify_all();
+    }
+
+    /// Blocks until `end_offset` is durable, or `timeout` passes.
+    pub fn wait_flushed(&self, end_offset: u64, timeout: Duration) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut guard = lock(&self.flushed_lock);
+        loop {
+            if self.flushed_offset() >= end_offset {
+                return Ok(());
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Err(StoreError::FlushTimeout { end_offset });
+            }
+            guard = self
+                .flushed
+                .wait_timeout(guard, deadline - now)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+    }
+
+    /// Waits up to `timeout` for the written offset to pass `offset` (or the log to close).
+    pub(super) fn wait_appended(&self, offset: u64, timeout: Duration) {
+        let state = lock(&self.state);
+        if state.written_offset > offset || state.closed {
+            return;
+        }
+        let _ = self.appended.wait_timeout(state, timeout);
+    }
+
+    /// Refuses further appends and wakes the background threads.
+    pub fn close(&self) {
+        lock(&self.state).closed = true;
+        self.appended.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    /// Removes segment files entirely below `offset` (never the one holding the written
+    /// offset); returns the bases removed. The new minimum offset is the first kept base.
+    pub fn remove_segments_before(&self, offset: u64) -> Result<Vec<u64>, StoreError> {
+        let active = self.segment_base(self.written_offset());
+        let mut removed = Vec::new();
+        let mut segments = self.segments.write().unwrap_or_else(|p| p.into_inner());
+        let candidates: Vec<u64> = segments
+            .keys()
+            .copied()
+            .filter(|base| base + self.config.segment_size <= offset && *base < active)
+            .collect();
+        for base in candidates {
+            // Raise the minimum first, so no reader starts on a file about to go.
+            let next = base + self.config.segment_size;
+            self.min_offset.fetch_max(next, Ordering::AcqRel);
+            segments.remove(&base);
+            self.storage.remove(&segment_name(base))?;
+            removed.push(base);
+        }
+        Ok(removed)
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+}
+
+/// Sizes of the records laid back to back in `records`, each checked to be a message record
+/// that ends inside the buffer.
+fn record_sizes(records: &[u8]) -> Result<Vec<usize>, StoreError> {
+    let mut sizes = Vec::new();
+    let mut start = 0;
+    while start < records.len() {
+        let header = message::peek(&records[start..])?;
+        if !matches!(header.kind, RecordKind::Message(_)) || header.size() == 0 {
+            return Err(StoreError::Record(wire::DecodeError::RecordMagicUnknown {
+                magic: header.magic,
+            }));
+        }
+        let size = header.size();
+        if start + size > records.len() {
+            return Err(StoreError::Record(wire::DecodeError::RecordTruncated {
+                needed: size,
+                available: records.len() - start,
+            }));
+        }
+        let view = RecordView::decode(&records[start..start + size], false)?.0;
+        if !is_topic_valid(view.topic) {
+            return Err(StoreError::TopicInvalid {
+                topic: view.topic.to_string(),
+            });
+        }
+        sizes.push(size);
+        start += size;
+    }
+    if sizes.is_empty() {
+        return Err(StoreError::Record(wire::DecodeError::RecordTruncated {
+            needed: message::RECORD_SIZE_MIN_V1,
+            available: 0,
+        }));
+    }
+    Ok(sizes)
+}
+
+/// Topics become directory names under `consumequeue/`: RocketMQ's character set only, so a
+/// topic can never be `..` or hold a path separator.
+pub fn is_topic_valid(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic.len() <= 127
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+}
+
+/// Assigns the record its queue offset (transaction PREPARED and ROLLBACK records take none)
+/// and stamps it.
+fn stamp_record(
+    state: &mut AppendState,
+    record: &mut [u8],
+    commit_log_offset: u64,
+    store_timestamp: i64,
+) -> Result<AppendedRecord, StoreError> {
+    let view = RecordView::decode(record, false)?.0;
+    let queue_id = view.queue_id;
+    let in_queue = matches!(
+        sys_flag::TransactionType::of(view.sys_flag),
+        sys_flag::TransactionType::Not | sys_flag::TransactionType::Commit
+    );
+    let queue_offset = if in_queue {
+        let queues = match state.queue_offsets.get_mut(view.topic) {
+            Some(queues) => queues,
+            None => state
+                .queue_offsets
+                .entry(view.topic.to_string())
+                .or_default(),
+        };
+        let next = queues.entry(queue_id).or_insert(0);
+        let queue_offset = *next;
+        *next += 1;
+        queue_offset
+    } else {
+        0
+    };
+    let size = record.len() as u32;
+    message::stamp(
+        record,
+        &AppendStamp {
+            queue_offset,
+            commit_log_offset: commit_log_offset as i64,
+            store_timestamp,
+        },
+    )?;
+    Ok(AppendedRecord {
+        commit_log_offset,
+        size,
+        queue_id,
+        queue_offset,
+        store_timestamp,
+    })
+}
+
+fn copy_out(state: &AppendState, chunk_size: u64, offset: u64, out: &mut [u8]) {
+    let Some(front) = state.chunks.front() else {
+        return;
+    };
+    let mut done = 0usize;
+    while done < out.len() {
+        let at = offset + done as u64;
+        let index = ((at - front.base_offset) / chunk_size) as usize;
+        let Some(chunk) = state.chunks.get(index) else {
+            // Past the last chunk everything is unwritten, hence zero.
+            out[done..].fill(0);
+            return;
+        };
+        let position = (at - chunk.base_offset) as usize;
+        let length = (out.len() - done).min(chunk_size as usize - position);
+        out[done..done + length].copy_from_slice(&chunk.buffer.as_slice()[position..][..length]);
+        done += length;
+    }
+}

@@ -1,0 +1,299 @@
+//! The storage seam and its one real implementation: [`BlockFile`] is what the commit log
+//! writes through, [`DirectFile`] is a file opened with `O_DIRECT` (or, where the filesystem
+//! refuses it, buffered with `fdatasync`). This module is the only place in the broker that
+//! calls `libc` or uses `unsafe`: `fallocate`, `statvfs`, `flock`.
+//!
+//! Threads: the flush thread writes and syncs, readers `pread` cold data, recovery does both
+//! before the store starts. A `DirectFile` is shared through `Arc` and needs no lock: `pwrite`
+//! and `pread` at explicit offsets do not move a file position.
+//!
+//! Invariant (checked in release): on a direct file every write and read has a block-aligned
+//! memory address, file offset and length. Callers above [`crate::store::commit_log`] never do
+//! alignment arithmetic; the commit log and recovery own it.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+use super::aligned_buffer::{is_aligned, AlignedBuffer, BLOCK_SIZE};
+
+/// A fixed-size file addressed by offset. Implemented by [`DirectFile`] and, for fault
+/// injection in tests, by [`super::mem_file::MemFile`].
+pub trait BlockFile: Send + Sync {
+    /// Writes all of `bytes` at `offset`.
+    fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()>;
+    /// Fills `bytes` from `offset`; returns how many bytes the file had there.
+    fn read_at(&self, bytes: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Makes every completed write durable (`fdatasync`).
+    fn sync_data(&self) -> io::Result<()>;
+    /// True when writes bypass the page cache and must be block-aligned.
+    fn is_direct(&self) -> bool;
+}
+
+pub struct DirectFile {
+    file: File,
+    direct: bool,
+}
+
+fn assert_aligned(what: &str, address: u64, offset: u64, length: usize) {
+    assert!(
+        is_aligned(address) && is_aligned(offset) && is_aligned(length as u64),
+        "unaligned O_DIRECT {what}: address {address:#x}, offset {offset}, length {length}"
+    );
+}
+
+impl DirectFile {
+    /// Opens `path`, creating and preallocating it to `size` bytes when absent. An existing
+    /// file of another size is refused: a segment is always exactly its configured size.
+    pub fn open(path: &Path, size: u64, direct: bool) -> io::Result<DirectFile> {
+        let existed = path.exists();
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true);
+        if direct {
+            options.custom_flags(libc::O_DIRECT);
+        }
+        let file = options.open(path)?;
+        let length = file.metadata()?.len();
+        if !existed || length == 0 {
+            preallocate(&file, size)?;
+            file.sync_all()?;
+            if let Some(parent) = path.parent() {
+                sync_directory(parent)?;
+            }
+        } else if length != size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is {length} bytes, expected {size}", path.display()),
+            ));
+        }
+        Ok(DirectFile { file, direct })
+    }
+}
+
+impl BlockFile for DirectFile {
+    fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        if self.direct {
+            assert_aligned("write", bytes.as_ptr() as u64, offset, bytes.len());
+        }
+        self.file.write_all_at(bytes, offset)
+    }
+
+    fn read_at(&self, bytes: &mut [u8], offset: u64) -> io::Result<usize> {
+        if self.direct {
+            assert_aligned("read", bytes.as_ptr() as u64, offset, bytes.len());
+        }
+        let mut done = 0;
+        while done < bytes.len() {
+            match self.file.read_at(&mut bytes[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(read) => done += read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(done)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn is_direct(&self) -> bool {
+        self.direct
+    }
+}
+
+/// Reserves `size` bytes of disk for `file` so that ENOSPC shows up here, when a segment is
+/// created, and never in the middle of a flush.
+fn preallocate(file: &File, size: u64) -> io::Result<()> {
+    let length = libc::off_t::try_from(size)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file size overflows off_t"))?;
+    // SAFETY: `fallocate` only reads its integer arguments; the descriptor is owned by `file`
+    // and open for the duration of the call.
+    let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, length) };
+    if result == 0 {
+        return Ok(());
+    }
+    let error = io::Error::last_os_error();
+    match error.raw_os_error() {
+        // Filesystems without fallocate: a sparse file of the right length still reads as
+        // zeros past the written data, which is all recovery relies on.
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => file.set_len(size),
+        _ => Err(error),
+    }
+}
+
+/// `fsync` on a directory, so that a file created or removed in it survives a crash.
+pub fn sync_directory(directory: &Path) -> io::Result<()> {
+    File::open(directory)?.sync_all()
+}
+
+/// Whether files in `directory` accept O_DIRECT: creates a probe file, writes one aligned
+/// block through O_DIRECT and removes it. `Ok(false)` is a filesystem that refuses it (tmpfs,
+/// some overlays); other failures are real errors.
+pub fn supports_direct_io(directory: &Path) -> io::Result<bool> {
+    let path = directory.join(".direct_io_probe");
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&path);
+    let result = match opened {
+        Ok(file) => {
+            let block = AlignedBuffer::zeroed(BLOCK_SIZE);
+            match file.write_all_at(block.as_slice(), 0) {
+                Ok(()) => Ok(true),
+                Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+        Err(error) => Err(error),
+    };
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+/// Fraction of the filesystem holding `path` that is in use, as `df` computes it (blocks
+/// reserved for root count as used).
+pub fn disk_used_ratio(path: &Path) -> io::Result<f64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
+    // SAFETY: `statvfs` is plain old data; all-zero is a valid value that the call overwrites.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a NUL-terminated string alive for the call; `stats` is a valid
+    // out-pointer to a `statvfs`.
+    let result = unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let total = stats.f_blocks as f64;
+    if total == 0.0 {
+        return Ok(0.0);
+    }
+    let available = stats.f_bavail as f64;
+    Ok(((total - available) / total).clamp(0.0, 1.0))
+}
+
+/// The local hour (0-23) of `time`: `deleteWhen` names hours of the broker's local day.
+pub fn local_hour(time: std::time::SystemTime) -> u8 {
+    let seconds = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0);
+    let Ok(seconds) = libc::time_t::try_from(seconds) else {
+        return 0;
+    };
+    // SAFETY: `tm` is plain old data; all-zero is a valid value that the call overwrites.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; `localtime_r` is the thread-safe variant.
+    let result = unsafe { libc::localtime_r(&seconds, &mut tm) };
+    if result.is_null() {
+        return ((seconds / 3600) % 24) as u8;
+    }
+    tm.tm_hour.clamp(0, 23) as u8
+}
+
+/// An exclusive advisory lock on `<root>/lock`, held while the store is open, so that two
+/// brokers never share a store directory.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl StoreLock {
+    pub fn acquire(path: &Path) -> io::Result<StoreLock> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        // SAFETY: `flock` only takes the descriptor, owned by `file` and open for the call.
+        let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if result != 0 {
+            let error = io::Error::last_os_error();
+            return Err(io::Error::new(
+                error.kind(),
+                format!("{} is held by another process ({error})", path.display()),
+            ));
+        }
+        Ok(StoreLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    }
+
+    #[test]
+    fn files_are_preallocated_and_sizes_checked() {
+        let dir = temp_dir("prealloc");
+        let direct = supports_direct_io(&dir).unwrap();
+        let path = dir.join("00000000000000000000");
+        let file = DirectFile::open(&path, 64 * 1024, direct).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 64 * 1024);
+        let mut block = AlignedBuffer::zeroed(BLOCK_SIZE);
+        block.as_mut_slice()[..5].copy_from_slice(b"hello");
+        file.write_at(block.as_slice(), 8192).unwrap();
+        file.sync_data().unwrap();
+        let mut back = AlignedBuffer::zeroed(BLOCK_SIZE);
+        assert_eq!(file.read_at(back.as_mut_slice(), 8192).unwrap(), BLOCK_SIZE);
+        assert_eq!(&back.as_slice()[..5], b"hello");
+        drop(file);
+        let error = DirectFile::open(&path, 128 * 1024, direct).err().unwrap();
+        assert!(error.to_string().contains("expected 131072"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "unaligned O_DIRECT write")]
+    fn unaligned_direct_writes_are_refused() {
+        let dir = temp_dir("unaligned");
+        let file = DirectFile::open(&dir.join("f"), 8192, true).unwrap();
+        let _ = file.write_at(&[1, 2, 3], 0);
+    }
+
+    #[test]
+    fn the_probe_agrees_with_opening_a_file() {
+        // tmpfs refused O_DIRECT before Linux 6.6 and accepts it since: whichever this kernel
+        // does, the probe must report what an O_DIRECT open then does.
+        for base in [Path::new("/dev/shm"), &std::env::temp_dir()] {
+            if !base.is_dir() {
+                continue;
+            }
+            let dir = base.join(format!("store-probe-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let supported = supports_direct_io(&dir).unwrap();
+            let opened = DirectFile::open(&dir.join("f"), 8192, true).and_then(|file| {
+                let block = AlignedBuffer::zeroed(BLOCK_SIZE);
+                file.write_at(block.as_slice(), 0)
+            });
+            assert_eq!(opened.is_ok(), supported, "{}: {opened:?}", dir.display());
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn disk_ratio_and_lock() {
+        let dir = temp_dir("lock");
+        let ratio = disk_used_ratio(&dir).unwrap();
+        assert!((0.0..=1.0).contains(&ratio));
+        let lock = StoreLock::acquire(&dir.join("lock")).unwrap();
+        let second = StoreLock::acquire(&dir.join("lock"));
+        assert!(second.is_err());
+        drop(lock);
+        StoreLock::acquire(&dir.join("lock")).unwrap();
+    }
+}

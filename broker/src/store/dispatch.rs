@@ -1,0 +1,226 @@
+//! The dispatcher: follows the commit log from `dispatched_offset` to the written offset and
+//! adds a consume-queue unit for every record that belongs in a queue (transaction type NOT or
+//! COMMIT), then tells the arrival listener (the broker's long polling) about it. Messages are
+//! visible to consumers from here on, before they are flushed under ASYNC_FLUSH, as upstream.
+//!
+//! About once a second the thread syncs the consume queues it wrote and then records both
+//! watermarks in the checkpoint: a crash then re-dispatches from there, idempotently.
+//!
+//! Threads: the loop runs on the dispatch thread; [`Dispatcher::dispatch_available`] also runs
+//! on the opening thread during recovery, before the store is served.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::Receiver;
+use wire::consume_unit::ConsumeUnit;
+use wire::message::{self, sys_flag, RecordKind, RecordView};
+
+use super::checkpoint::{Checkpoint, CheckpointFile};
+use super::commit_log::CommitLog;
+use super::consume_queue::{lock_queue, ConsumeQueues};
+use super::error::StoreError;
+
+/// What the listener learns of each dispatched message.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub queue_offset: u64,
+    pub tags_code: i64,
+    pub store_timestamp: i64,
+}
+
+pub type ArrivalListener = Arc<dyn Fn(&Arrival<'_>) + Send + Sync>;
+
+const READ_SIZE: usize = 1 << 20;
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct Dispatcher {
+    log: Arc<CommitLog>,
+    queues: Arc<ConsumeQueues>,
+    dispatched_offset: AtomicU64,
+    last_store_timestamp: AtomicU64,
+    listener: Option<ArrivalListener>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        log: Arc<CommitLog>,
+        queues: Arc<ConsumeQueues>,
+        from: u64,
+        listener: Option<ArrivalListener>,
+    ) -> Dispatcher {
+        Dispatcher {
+            log,
+            queues,
+            dispatched_offset: AtomicU64::new(from),
+            last_store_timestamp: AtomicU64::new(0),
+            listener,
+        }
+    }
+
+    pub fn dispatched_offset(&self) -> u64 {
+        self.dispatched_offset.load(Ordering::Acquire)
+    }
+
+    /// Dispatches everything written so far; returns how many records went into queues.
+    pub fn dispatch_available(&self) -> Result<usize, StoreError> {
+        let mut count = 0;
+        loop {
+            let from = self.dispatched_offset().max(self.log.min_offset());
+            let written = self.log.written_offset();
+            if from >= written {
+                self.dispatched_offset
+                    .store(from.max(self.dispatched_offset()), Ordering::Release);
+                return Ok(count);
+            }
+            let bytes = self.log.read(from, READ_SIZE)?;
+            let (consumed, dispatched) = self.dispatch_bytes(from, &bytes)?;
+            count += dispatched;
+            if consumed == 0 {
+                // The window ends inside a record larger than it: read that record whole.
+                let header = message::peek(&bytes)?;
+                let whole = self.log.read(from, header.size())?;
+                let (consumed, dispatched) = self.dispatch_bytes(from, &whole)?;
+                if consumed == 0 {
+                    return Err(StoreError::SegmentInvalid {
+                        name: format!("offset {from}"),
+                        reason: "record cannot be read whole".into(),
+                    });
+                }
+                count += dispatched;
+                self.dispatched_offset
+                    .store(from + consumed, Ordering::Release);
+            } else {
+                self.dispatched_offset
+                    .store(from + consumed, Ordering::Release);
+            }
+        }
+    }
+
+    /// Dispatches the whole records at the start of `bytes` (which begin at commit-log offset
+    /// `from`); returns the bytes consumed and the records queued.
+    fn dispatch_bytes(&self, from: u64, bytes: &[u8]) -> Result<(u64, usize), StoreError> {
+        let segment_size = self.log.config().segment_size;
+        let mut position = 0usize;
+        let mut count = 0;
+        while bytes.len() - position >= message::BLANK_RECORD_SIZE {
+            let header = message::peek(&bytes[position..])?;
+            match header.kind {
+                RecordKind::Blank => {
+                    let offset = from + position as u64;
+                    let next = offset - offset % segment_size + segment_size;
+                    return Ok((next - from, count));
+                }
+                RecordKind::EndOfData => {
+                    return Err(StoreError::SegmentInvalid {
+                        name: format!("offset {}", from + position as u64),
+                        reason: "zeros below the written offset".into(),
+                    })
+                }
+                RecordKind::Message(_) => {}
+            }
+            let size = header.size();
+            if bytes.len() - position < size {
+                break;
+            }
+            let (view, _) = RecordView::decode(&bytes[position..position + size], false)?;
+            if self.dispatch_record(&view, size)? {
+                count += 1;
+            }
+            position += size;
+        }
+        Ok((position as u64, count))
+    }
+
+    fn dispatch_record(&self, view: &RecordView<'_>, size: usize) -> Result<bool, StoreError> {
+        self.last_store_timestamp
+            .store(view.store_timestamp.max(0) as u64, Ordering::Release);
+        let in_queue = matches!(
+            sys_flag::TransactionType::of(view.sys_flag),
+            sys_flag::TransactionType::Not | sys_flag::TransactionType::Commit
+        );
+        if !in_queue {
+            return Ok(false);
+        }
+        let queue = self.queues.get_or_create(view.topic, view.queue_id)?;
+        let tags_code = view.tags_code();
+        let queue_offset = view.queue_offset.max(0) as u64;
+        lock_queue(&queue).put(
+            queue_offset,
+            &ConsumeUnit {
+                commit_log_offset: view.commit_log_offset,
+                size: size as i32,
+                tags_code,
+            },
+        )?;
+        if let Some(listener) = &self.listener {
+            listener(&Arrival {
+                topic: view.topic,
+                queue_id: view.queue_id,
+                queue_offset,
+                tags_code,
+                store_timestamp: view.store_timestamp,
+            });
+        }
+        Ok(true)
+    }
+
+    /// Syncs the queues, then records the watermarks they and the commit log reached.
+    pub fn checkpoint(&self, file: &CheckpointFile) -> Result<(), StoreError> {
+        let dispatched_offset = self.dispatched_offset();
+        let flushed_offset = self.log.flushed_offset();
+        self.queues.sync_all()?;
+        let timestamp = self.last_store_timestamp.load(Ordering::Acquire) as i64;
+        file.write(&Checkpoint {
+            physical_timestamp: timestamp,
+            queue_timestamp: timestamp,
+            index_timestamp: timestamp,
+            flushed_offset,
+            dispatched_offset: dispatched_offset.min(flushed_offset),
+        })?;
+        Ok(())
+    }
+
+    /// The dispatch thread's loop; returns when `stop` closes, after dispatching and
+    /// checkpointing what is there.
+    pub fn run(&self, checkpoint: &CheckpointFile, stop: Receiver<()>) {
+        let mut last_checkpoint = Instant::now();
+        let mut failing = false;
+        loop {
+            let stopping = !matches!(
+                stop.try_recv(),
+                Err(crossbeam::channel::TryRecvError::Empty)
+            );
+            match self.dispatch_available() {
+                Ok(_) if failing => {
+                    log::info!("dispatch: recovered");
+                    failing = false;
+                }
+                Ok(_) => {}
+                Err(error) if !failing => {
+                    log::error!("dispatch stalled at {}: {error}", self.dispatched_offset());
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            if stopping || last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+                if let Err(error) = self.checkpoint(checkpoint) {
+                    log::error!("checkpoint failed: {error}");
+                }
+                last_checkpoint = Instant::now();
+            }
+            if stopping {
+                return;
+            }
+            if failing || self.log.is_closed() {
+                let _ = stop.recv_timeout(Duration::from_secs(1));
+            } else {
+                self.log
+                    .wait_appended(self.dispatched_offset(), Duration::from_millis(100));
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! `MessageStore`: the commit log, consume queues and the three store threads, opened with
+//! recovery and stopped cleanly. Reads for consumers live in [`super::query`].
+//!
+//! Open: lock the directory, read the checkpoint, lay down the abort marker (noting whether
+//! the last run left one), recover the commit log, truncate consume queues to what is
+//! durable, re-dispatch the rest synchronously, rebuild the queue-offset table, checkpoint,
+//! start the flush, dispatch and retention threads. Shutdown reverses it and removes the abort
+//! marker last.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use super::checkpoint::{AbortMarker, CheckpointFile};
+use super::commit_log::{AppendResult, CommitLog, CommitLogConfig};
+use super::consume_queue::{lock_queue, ConsumeQueues};
+use super::direct_file::{local_hour, StoreLock};
+use super::dispatch::{ArrivalListener, Dispatcher};
+use super::error::StoreError;
+use super::flush::{self, FlushMode};
+use super::recovery::{self, RecoveryReport};
+use super::retention::{self, RetentionConfig};
+use super::storage::{DirStorage, Storage};
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `storePathRootDir`.
+    pub root: PathBuf,
+    pub commit_log: CommitLogConfig,
+    /// Units per consume-queue file (`mappedFileSizeConsumeQueue` / 20).
+    pub consume_queue_file_units: u64,
+    pub flush_mode: FlushMode,
+    /// How long a SYNC_FLUSH writer waits before `FlushTimeout`.
+    pub sync_flush_timeout: Duration,
+    /// Try O_DIRECT (falls back with a warning where the filesystem refuses it).
+    pub direct_io: bool,
+    pub retention: RetentionConfig,
+}
+
+impl StoreConfig {
+    pub fn new(root: PathBuf) -> StoreConfig {
+        StoreConfig {
+            root,
+            commit_log: CommitLogConfig::default(),
+            consume_queue_file_units: 300_000,
+            flush_mode: FlushMode::asynchronous(Duration::from_millis(500)),
+            sync_flush_timeout: Duration::from_secs(5),
+            direct_io: true,
+            retention: RetentionConfig::default(),
+        }
+    }
+}
+
+struct Threads {
+    stops: Vec<Sender<()>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+pub struct MessageStore {
+    config: StoreConfig,
+    pub(super) log: Arc<CommitLog>,
+    pub(super) queues: Arc<ConsumeQueues>,
+    dispatcher: Arc<Dispatcher>,
+    checkpoint: Arc<CheckpointFile>,
+    abort: Mutex<Option<AbortMarker>>,
+    threads: Mutex<Option<Threads>>,
+    report: RecoveryReport,
+    _lock: StoreLock,
+}
+
+impl MessageStore {
+    /// Opens the store under `config.root`, commit log in `<root>/commitlog`.
+    pub fn open(
+        config: StoreConfig,
+        listener: Option<ArrivalListener>,
+    ) -> Result<Self, StoreError> {
+        let storage = DirStorage::open(&config.root.join("commitlog"), config.direct_io)?;
+        MessageStore::open_with_storage(config, Arc::new(storage), listener)
+    }
+
+    /// Opens the store with the commit log in `storage` (tests pass a fault-injecting one).
+    pub fn open_with_storage(
+        config: StoreConfig,
+        storage: Arc<dyn Storage>,
+        listener: Option<ArrivalListener>,
+    ) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&config.root)?;
+        let lock = StoreLock::acquire(&config.root.join("lock"))?;
+        let (checkpoint_file, checkpoint) = CheckpointFile::open(&config.root)?;
+        let (abort, crashed) = AbortMarker::create(&config.root)?;
+        let segment_size = config.commit_log.segment_size;
+        let clean_end = checkpoint.filter(|_| !crashed).map(|c| c.flushed_offset);
+        let crash_start = checkpoint.map(|c| c.flushed_offset - c.flushed_offset % segment_size);
+        let report = recovery::recover(storage.as_ref(), segment_size, clean_end, crash_start)?;
+        let log = Arc::new(CommitLog::open(
+            storage,
+            config.commit_log.clone(),
+            report.valid_end,
+        )?);
+        let queues = Arc::new(ConsumeQueues::load(
+            &config.root.join("consumequeue"),
+            config.consume_queue_file_units,
+        )?);
+        let durable_dispatch = match (checkpoint, report.clean) {
+            (Some(checkpoint), true) => checkpoint.dispatched_offset,
+            (Some(checkpoint), false) => {
+                checkpoint.dispatched_offset.min(checkpoint.flushed_offset)
+            }
+            (None, _) => log.min_offset(),
+        };
+        let dispatch_from = durable_dispatch.min(report.valid_end);
+        truncate_queues(&queues, dispatch_from, log.min_offset())?;
+        let dispatcher = Arc::new(Dispatcher::new(
+            log.clone(),
+            queues.clone(),
+            dispatch_from,
+            listener,
+        ));
+        let redispatched = dispatcher.dispatch_available()?;
+        for (topic, queue_id, queue) in queues.all() {
+            let next = lock_queue(&queue).max_offset();
+            log.set_queue_offset(&topic, queue_id, next as i64);
+        }
+        dispatcher.checkpoint(&checkpoint_file)?;
+        log::info!(
+            "store opened at {}: {} recovery, valid to {}, {redispatched} record(s) re-dispatched{}",
+            config.root.display(),
+            if report.clean { "clean" } else { "crash" },
+            report.valid_end,
+            if log.is_direct() { "" } else { " (buffered I/O)" }
+        );
+        let store = MessageStore {
+            config,
+            log,
+            queues,
+            dispatcher,
+            checkpoint: Arc::new(checkpoint_file),
+            abort: Mutex::new(Some(abort)),
+            threads: Mutex::new(None),
+            report,
+            _lock: lock,
+        };
+        store.start_threads()?;
+        Ok(store)
+    }
+
+    fn start_threads(&self) -> Result<(), StoreError> {
+        let mut stops = Vec::new();
+        let mut handles = Vec::new();
+        let (stop, stopped) = bounded::<()>(0);
+        let log = self.log.clone();
+        let mode = self.config.flush_mode;
+        handles.push(spawn("store-flush", move || {
+            flush::run(log, mode, stopped)
+        })?);
+        stops.push(stop);
+        let (stop, stopped) = bounded::<()>(0);
+        let dispatcher = self.dispatcher.clone();
+        let checkpoint = self.checkpoint.clone();
+        handles.push(spawn("store-dispatch", move || {
+            dispatcher.run(&checkpoint, stopped)
+        })?);
+        stops.push(stop);
+        let (stop, stopped) = bounded::<()>(0);
+        let (log, queues, dispatcher) = (
+            self.log.clone(),
+            self.queues.clone(),
+            self.dispatcher.clone(),
+        );
+        let config = self.config.retention.clone();
+        handles.push(spawn("store-retention", move || {
+            run_retention(&log, &queues, &dispatcher, &config, stopped)
+        })?);
+        stops.push(stop);
+        *self.threads.lock().unwrap_or_else(|p| p.into_inner()) = Some(Threads { stops, handles });
+        Ok(())
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    pub fn commit_log(&self) -> &Arc<CommitLog> {
+        &self.log
+    }
+
+    pub fn dispatched_offset(&self) -> u64 {
+        self.dispatcher.dispatched_offset()
+    }
+
+    /// Appends one record or a batch (records back to back); see [`CommitLog::append`].
+    pub fn append(&self, records: &mut [u8]) -> Result<AppendResult, StoreError> {
+        self.log.append(records)
+    }
+
+    /// Appends and, under SYNC_FLUSH, returns only once the records are durable (or with
+    /// `FlushTimeout` after the configured timeout). For callers that may block; the broker's
+    /// event loop waits on the watermark instead.
+    pub fn append_durable(&self, records: &mut [u8]) -> Result<AppendResult, StoreError> {
+        let result = self.log.append(records)?;
+        if self.config.flush_mode == FlushMode::Sync {
+            self.log
+                .wait_flushed(result.end_offset, self.config.sync_flush_timeout)?;
+        }
+        Ok(result)
+    }
+
+    /// One retention pass now (the thread runs one every interval).
+    pub fn run_retention_once(
+        &self,
+        now: SystemTime,
+    ) -> Result<retention::RetentionPass, StoreError> {
+        let dispatched = self.dispatcher.dispatched_offset();
+        retention::run_once(
+            &self.log,
+            &self.queues,
+            &self.config.retention,
+            dispatched,
+            now,
+            local_hour(now),
+        )
+    }
+
+    /// Forgets a topic: its queue-offset counters and consume queues.
+    pub fn remove_topic(&self, topic: &str) -> Result<(), StoreError> {
+        self.log.remove_topic(topic);
+        self.queues.remove_topic(topic)?;
+        Ok(())
+    }
+
+    /// Stops accepting appends, flushes, dispatches, checkpoints, stops the threads and
+    /// removes the abort marker. Idempotent.
+    pub fn shutdown(&self) -> Result<(), StoreError> {
+        self.stop_threads();
+        let abort = self.abort.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(abort) = abort {
+            self.dispatcher.dispatch_available()?;
+            self.dispatcher.checkpoint(&self.checkpoint)?;
+            abort.remove()?;
+            log::info!("store at {} stopped cleanly", self.config.root.display());
+        }
+        Ok(())
+    }
+
+    /// Stops the threads but leaves the abort marker, so the next open recovers as after a
+    /// crash; for crash tests that need the process to survive.
+    pub fn abandon(self) {
+        self.stop_threads();
+        let abort = self.abort.lock().unwrap_or_else(|p| p.into_inner()).take();
+        std::mem::forget(abort);
+    }
+
+    fn stop_threads(&self) {
+        self.log.close();
+        let threads = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(Threads { stops, handles }) = threads {
+            // Flush first: dispatch then checkpoints what the final flush made durable.
+            for (stop, handle) in stops.into_iter().zip(handles) {
+                drop(stop);
+                if handle.join().is_err() {
+                    log::error!("a store thread panicked");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for MessageStore {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            log::error!("store shutdown: {error}");
+        }
+    }
+}
+
+/// Cuts every consume queue back to what points below `dispatch_from` (re-dispatch rebuilds
+/// the rest) and past retention's `min_offset`.
+fn truncate_queues(
+    queues: &ConsumeQueues,
+    dispatch_from: u64,
+    min_offset: u64,
+) -> Result<(), StoreError> {
+    for (topic, queue_id, queue) in queues.all() {
+        let mut queue = lock_queue(&queue);
+        let removed = queue.truncate_to_commit_end(dispatch_from)?;
+        queue.remove_before(min_offset)?;
+        if removed > 0 {
+            log::info!("consume queue {topic}/{queue_id}: {removed} unit(s) to re-dispatch");
+        }
+    }
+    Ok(())
+}
+
+fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> Result<JoinHandle<()>, StoreError> {
+    Ok(std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(body)?)
+}
+
+fn run_retention(
+    log: &CommitLog,
+    queues: &ConsumeQueues,
+    dispatcher: &Dispatcher,
+    config: &RetentionConfig,
+    stop: Receiver<()>,
+) {
+    loop {
+        if !matches!(
+            stop.recv_timeout(config.interval),
+            Err(RecvTimeoutError::Timeout)
+        ) {
+            return;
+        }
+        let now = SystemTime::now();
+        let dispatched = dispatcher.dispatched_offset();
+        if let Err(error) =
+            retention::run_once(log, queues, config, dispatched, now, local_hour(now))
+        {
+            log::error!("retention pass failed: {error}");
+        }
+    }
+}

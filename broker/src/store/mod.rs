@@ -1,0 +1,44 @@
+//! The broker's message store: one commit log of fixed-size segments written with O_DIRECT,
+//! consume queues built from it, flush (group commit), checkpoint and crash recovery, and
+//! retention.
+//!
+//! ```text
+//!   appenders (any thread) ──copy+stamp──▶ CommitLog chunks (memory, block-aligned)
+//!                                               │                 │
+//!                       store-flush thread ◀────┘                 └────▶ store-dispatch thread
+//!                  pwrite whole blocks + fdatasync                     consume-queue units,
+//!                  publish flushed_offset ──▶ waiters                  arrival listener,
+//!                                                                      checkpoint every 1 s
+//!   store-retention thread: removes old segments and queue files, refuses writes on a full disk
+//! ```
+//!
+//! Lock order: commit-log append state, then its segment map; a consume queue's mutex is
+//! never held while taking either. Details per module; `direct_file` is the only module with
+//! `unsafe` or `libc`.
+
+pub mod aligned_buffer;
+pub mod checkpoint;
+pub mod commit_log;
+pub mod consume_queue;
+pub mod direct_file;
+pub mod dispatch;
+pub mod error;
+pub mod flush;
+pub mod mem_file;
+pub mod message_store;
+pub mod query;
+pub mod recovery;
+pub mod retention;
+pub mod storage;
+
+pub use commit_log::{AppendResult, AppendedRecord, CommitLog, CommitLogConfig};
+pub use dispatch::{Arrival, ArrivalListener};
+pub use error::StoreError;
+pub use flush::FlushMode;
+pub use message_store::{MessageStore, StoreConfig};
+pub use query::{GetResult, GetStatus};
+pub use recovery::{Cut, RecoveryReport};
+pub use retention::{RetentionConfig, RetentionPass};
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,505 @@
+//! Store tests over the fault-injecting [`MemStorage`] and over real files in a temp dir.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use wire::message::{self, MagicVersion, RecordKind, RecordView};
+
+use super::mem_file::MemStorage;
+use super::*;
+
+const SEGMENT: u64 = 64 * 1024;
+
+pub(crate) struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("store-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn record(topic: &str, queue_id: i32, body: &[u8], tags: Option<&str>) -> Vec<u8> {
+    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+    let properties = match tags {
+        Some(tags) => format!("TAGS\u{1}{tags}\u{2}"),
+        None => String::new(),
+    };
+    let view = RecordView {
+        version: MagicVersion::V1,
+        body_crc: 0,
+        queue_id,
+        flag: 0,
+        queue_offset: 0,
+        commit_log_offset: 0,
+        sys_flag: 0,
+        born_timestamp: 1,
+        born_host: host,
+        store_timestamp: 0,
+        store_host: host,
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+        body,
+        topic,
+        properties: &properties,
+    };
+    let mut out = Vec::new();
+    view.encode(&mut out).unwrap();
+    out
+}
+
+fn config(root: &Path, flush_mode: FlushMode) -> StoreConfig {
+    let mut config = StoreConfig::new(root.to_path_buf());
+    config.commit_log.segment_size = SEGMENT;
+    config.commit_log.chunk_size = 16 * 1024;
+    config.commit_log.memory_window_size = 32 * 1024;
+    config.consume_queue_file_units = 64;
+    config.flush_mode = flush_mode;
+    config.sync_flush_timeout = Duration::from_secs(5);
+    config
+}
+
+fn mem_store(root: &Path, storage: &Arc<MemStorage>, mode: FlushMode) -> MessageStore {
+    MessageStore::open_with_storage(config(root, mode), storage.clone(), None).unwrap()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn body(n: usize, size: usize) -> Vec<u8> {
+    format!("message-{n}-").bytes().cycle().take(size).collect()
+}
+
+/// Appends `count` messages of `size` bytes round-robin over `queues` queues of "T".
+fn fill(store: &MessageStore, count: usize, size: usize, queues: i32) -> Vec<AppendedRecord> {
+    (0..count)
+        .map(|n| {
+            let mut bytes = record("T", n as i32 % queues, &body(n, size), Some("a"));
+            store.append_durable(&mut bytes).unwrap().records[0]
+        })
+        .collect()
+}
+
+fn check_readable(store: &MessageStore, appended: &[AppendedRecord]) {
+    for (n, placed) in appended.iter().enumerate() {
+        let bytes = store
+            .commit_log()
+            .read(placed.commit_log_offset, placed.size as usize)
+            .unwrap();
+        let (view, _) = RecordView::decode(&bytes, true).unwrap();
+        assert_eq!(view.body, &body(n, view.body.len())[..], "record {n}");
+        assert_eq!(view.commit_log_offset as u64, placed.commit_log_offset);
+        assert_eq!(view.queue_offset, placed.queue_offset);
+    }
+}
+
+#[test]
+fn segments_roll_over_with_blank_padding() {
+    let dir = TempDir::new("roll");
+    let storage = Arc::new(MemStorage::new(true));
+    let store = mem_store(&dir.0, &storage, FlushMode::Sync);
+    let appended = fill(&store, 200, 1000, 4);
+    check_readable(&store, &appended);
+    let names = storage.names();
+    assert!(names.len() >= 3, "{names:?}");
+    assert_eq!(names[1], format!("{:020}", SEGMENT));
+    for placed in &appended {
+        let end = placed.commit_log_offset + u64::from(placed.size);
+        assert_eq!(
+            placed.commit_log_offset / SEGMENT,
+            (end - 1) / SEGMENT,
+            "spans segments"
+        );
+    }
+    for name in &names[..names.len() - 1] {
+        let durable = storage.file(name).unwrap().durable_bytes();
+        let mut position = 0;
+        loop {
+            let header = message::peek(&durable[position..]).unwrap();
+            if header.kind == RecordKind::Blank {
+                assert_eq!(position + header.size(), SEGMENT as usize, "{name}");
+                assert!(durable[position + 8..].iter().all(|b| *b == 0));
+                break;
+            }
+            position += header.size();
+        }
+    }
+}
+
+#[test]
+fn every_direct_write_is_aligned_in_offset_length_and_memory() {
+    let dir = TempDir::new("aligned");
+    let storage = Arc::new(MemStorage::new(true));
+    let store = mem_store(&dir.0, &storage, FlushMode::Sync);
+    let appended = fill(&store, 150, 333, 3);
+    check_readable(&store, &appended);
+    let mut writes = 0;
+    for name in storage.names() {
+        for write in storage.file(&name).unwrap().writes() {
+            assert!(write.is_aligned(), "{name}: {write:?}");
+            writes += 1;
+        }
+    }
+    assert!(writes > 0);
+    drop(store);
+    // The same through real O_DIRECT files, whose every write asserts its alignment.
+    let real = TempDir::new("aligned-real");
+    let store = MessageStore::open(config(&real.0, FlushMode::Sync), None).unwrap();
+    if direct_file::supports_direct_io(&real.0).unwrap() {
+        assert!(store.commit_log().is_direct());
+    }
+    let appended = fill(&store, 150, 333, 3);
+    check_readable(&store, &appended);
+}
+
+#[test]
+fn buffered_fallback_keeps_data_across_restarts() {
+    let dir = TempDir::new("fallback");
+    let mut config = config(&dir.0, FlushMode::Sync);
+    config.direct_io = false;
+    let store = MessageStore::open(config.clone(), None).unwrap();
+    assert!(!store.commit_log().is_direct());
+    let appended = fill(&store, 120, 700, 2);
+    store.shutdown().unwrap();
+    drop(store);
+    let store = MessageStore::open(config, None).unwrap();
+    assert!(store.recovery_report().clean);
+    check_readable(&store, &appended);
+    assert_eq!(store.queue_offsets("T", 0), (0, 60));
+}
+
+#[test]
+fn group_commit_acknowledges_concurrent_writers_with_fewer_syncs() {
+    let dir = TempDir::new("group");
+    let storage = Arc::new(MemStorage::new(true));
+    let store = Arc::new(mem_store(&dir.0, &storage, FlushMode::Sync));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for n in 0..100 {
+                    let mut bytes = record("G", t, &body(n, 200), None);
+                    let result = store.append_durable(&mut bytes).unwrap();
+                    assert!(store.commit_log().flushed_offset() >= result.end_offset);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let syncs: u64 = storage
+        .names()
+        .iter()
+        .map(|n| storage.file(n).unwrap().sync_count())
+        .sum();
+    assert!(syncs < 800, "{syncs} syncs for 800 acknowledged appends");
+}
+
+#[test]
+fn a_failing_disk_times_out_waiters_refuses_writes_then_recovers() {
+    let dir = TempDir::new("eio");
+    let storage = Arc::new(MemStorage::new(true));
+    let mut config = config(&dir.0, FlushMode::Sync);
+    config.sync_flush_timeout = Duration::from_millis(200);
+    let store = MessageStore::open_with_storage(config, storage.clone(), None).unwrap();
+    fill(&store, 1, 100, 1);
+    let file = storage.file(&format!("{:020}", 0)).unwrap();
+    file.fail_syncs(true);
+    let mut bytes = record("T", 0, b"lost?", None);
+    match store.append_durable(&mut bytes) {
+        Err(StoreError::FlushTimeout { .. }) => {}
+        other => panic!("expected FlushTimeout, got {other:?}"),
+    }
+    wait_until("writes refused", || {
+        matches!(
+            store.append(&mut record("T", 0, b"x", None)),
+            Err(StoreError::NotWritable { .. })
+        )
+    });
+    file.fail_syncs(false);
+    wait_until("writes accepted", || {
+        store.append(&mut record("T", 0, b"y", None)).is_ok()
+    });
+    // EIO on a write, and a short write: the flush retries and nothing acked is lost.
+    file.fail_writes(1);
+    file.short_write_next(100);
+    let mut bytes = record("T", 0, &body(0, 300), None);
+    let result = store.append(&mut bytes).unwrap();
+    store
+        .commit_log()
+        .wait_flushed(result.end_offset, Duration::from_secs(10))
+        .unwrap();
+    check_readable(&store, &result.records);
+    let durable = file.durable_bytes();
+    let start = result.records[0].commit_log_offset as usize;
+    assert_eq!(&durable[start..start + bytes.len()], &bytes[..]);
+}
+
+#[test]
+fn consume_queues_serve_by_offset_with_tag_filter_and_statuses() {
+    let dir = TempDir::new("get");
+    let store = MessageStore::open(
+        config(&dir.0, FlushMode::asynchronous(Duration::from_millis(20))),
+        None,
+    )
+    .unwrap();
+    for n in 0..10 {
+        let tags = if n % 2 == 0 { "even" } else { "odd" };
+        store
+            .append(&mut record("Q", 1, &body(n, 50), Some(tags)))
+            .unwrap();
+    }
+    wait_until("dispatch", || store.queue_offsets("Q", 1) == (0, 10));
+    let all = |_: i64| true;
+    let found = store.get_messages("Q", 1, 2, 3, 1 << 20, &all).unwrap();
+    assert_eq!(
+        (found.status, found.record_count, found.next_offset),
+        (GetStatus::Found, 3, 5)
+    );
+    let even = i64::from(wire::java_string_hash("even"));
+    let only_even = move |code: i64| code == even;
+    let filtered = store
+        .get_messages("Q", 1, 0, 32, 1 << 20, &only_even)
+        .unwrap();
+    assert_eq!((filtered.record_count, filtered.next_offset), (5, 10));
+    let mut position = 0;
+    while position < filtered.records.len() {
+        let (view, size) = RecordView::decode(&filtered.records[position..], true).unwrap();
+        assert_eq!(view.tags(), Some("even"));
+        position += size;
+    }
+    let status = |offset| {
+        store
+            .get_messages("Q", 1, offset, 32, 1 << 20, &all)
+            .unwrap()
+    };
+    assert_eq!(
+        (status(10).status, status(10).next_offset),
+        (GetStatus::OffsetOverflowOne, 10)
+    );
+    assert_eq!(
+        (status(99).status, status(99).next_offset),
+        (GetStatus::OffsetOverflowBadly, 10)
+    );
+    let missing = store.get_messages("nope", 0, 0, 32, 1 << 20, &all).unwrap();
+    assert_eq!(missing.status, GetStatus::NoMatchedLogicQueue);
+    let none = store
+        .get_messages("Q", 1, 0, 32, 1 << 20, &|_| false)
+        .unwrap();
+    assert_eq!(
+        (none.status, none.next_offset),
+        (GetStatus::NoMatchedMessage, 10)
+    );
+}
+
+#[test]
+fn search_by_store_timestamp() {
+    let dir = TempDir::new("time");
+    let store = MessageStore::open(config(&dir.0, FlushMode::Sync), None).unwrap();
+    let mut stamps = Vec::new();
+    for n in 0..12 {
+        let placed = store
+            .append_durable(&mut record("S", 0, &body(n, 40), None))
+            .unwrap();
+        stamps.push(placed.records[0].store_timestamp);
+        if n % 3 == 2 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    wait_until("dispatch", || store.queue_offsets("S", 0).1 == 12);
+    for (n, stamp) in stamps.iter().enumerate() {
+        let first = stamps.iter().position(|s| s >= stamp).unwrap() as u64;
+        assert_eq!(
+            store.offset_by_timestamp("S", 0, *stamp).unwrap(),
+            first,
+            "message {n}"
+        );
+    }
+    assert_eq!(store.offset_by_timestamp("S", 0, 0).unwrap(), 0);
+    assert_eq!(store.offset_by_timestamp("S", 0, i64::MAX).unwrap(), 12);
+    assert_eq!(
+        store.earliest_store_timestamp("S", 0).unwrap(),
+        Some(stamps[0])
+    );
+}
+
+#[test]
+fn clean_restart_trusts_the_checkpoint_and_continues_queue_offsets() {
+    let dir = TempDir::new("clean");
+    let store = MessageStore::open(config(&dir.0, FlushMode::Sync), None).unwrap();
+    let appended = fill(&store, 90, 500, 3);
+    let written = store.commit_log().written_offset();
+    drop(store);
+    assert!(!dir.0.join("abort").exists());
+    let store = MessageStore::open(config(&dir.0, FlushMode::Sync), None).unwrap();
+    let report = store.recovery_report().clone();
+    assert!(report.clean && report.cut.is_none(), "{report:?}");
+    assert_eq!(report.valid_end, written);
+    check_readable(&store, &appended);
+    let next = store
+        .append_durable(&mut record("T", 0, b"next", None))
+        .unwrap();
+    assert_eq!(next.records[0].queue_offset, 30);
+}
+
+#[test]
+fn a_crash_loses_only_unsynced_writes_and_recovery_cuts_the_torn_record() {
+    let dir = TempDir::new("torn");
+    let storage = Arc::new(MemStorage::new(true));
+    let store = mem_store(&dir.0, &storage, FlushMode::Sync);
+    let appended = fill(&store, 100, 400, 2);
+    let written = store.commit_log().written_offset();
+    let last_segment = format!("{:020}", store.commit_log().segment_base(written));
+    storage
+        .file(&last_segment)
+        .unwrap()
+        .tear_write_next(4096 + 10);
+    let torn = fill(&store, 1, 9000, 2)[0];
+    store.abandon();
+    storage.crash();
+    let store = mem_store(&dir.0, &storage, FlushMode::Sync);
+    let report = store.recovery_report().clone();
+    assert!(!report.clean);
+    let cut = report.cut.clone().expect("a cut");
+    assert_eq!(cut.offset, torn.commit_log_offset, "{report:?}");
+    assert!(cut.bytes_cut > 0, "{cut:?}");
+    check_readable(&store, &appended);
+    assert_eq!(store.queue_offsets("T", 0), (0, 50));
+    assert_eq!(store.queue_offsets("T", 1), (0, 50));
+    assert!(store.record_at(torn.commit_log_offset).unwrap().is_none());
+}
+
+fn corrupt_and_recover(damage: impl FnOnce(&Path, u64)) -> (Vec<AppendedRecord>, MessageStore) {
+    let dir = TempDir::new("corrupt");
+    let root = dir.0.clone();
+    std::mem::forget(dir);
+    let store = MessageStore::open(config(&root, FlushMode::Sync), None).unwrap();
+    let appended = fill(&store, 100, 400, 1);
+    store.abandon();
+    let victim = appended[95];
+    let base = victim.commit_log_offset - victim.commit_log_offset % SEGMENT;
+    let path = root.join("commitlog").join(format!("{base:020}"));
+    damage(&path, victim.commit_log_offset - base);
+    let store = MessageStore::open(config(&root, FlushMode::Sync), None).unwrap();
+    (appended, store)
+}
+
+#[test]
+fn a_flipped_bit_cuts_from_the_damaged_record_and_keeps_all_before() {
+    let (appended, store) = corrupt_and_recover(|path, position| {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[position as usize + 200] ^= 0x10;
+        std::fs::write(path, bytes).unwrap();
+    });
+    let cut = store.recovery_report().cut.clone().expect("a cut");
+    assert_eq!(cut.offset, appended[95].commit_log_offset);
+    assert!(cut.reason.contains("CRC"), "{cut:?}");
+    assert!(cut.bytes_cut >= 5 * 400, "{cut:?}");
+    check_readable(&store, &appended[..95]);
+    assert_eq!(store.queue_offsets("T", 0), (0, 95));
+    let again = store
+        .append_durable(&mut record("T", 0, b"after", None))
+        .unwrap();
+    assert_eq!(again.records[0].queue_offset, 95);
+    assert_eq!(
+        again.records[0].commit_log_offset,
+        appended[95].commit_log_offset
+    );
+    let root = store.config().root.clone();
+    drop(store);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_truncated_last_segment_is_restored_and_cut_at_the_damage() {
+    let (appended, store) = corrupt_and_recover(|path, position| {
+        let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.set_len(position + 30).unwrap();
+    });
+    let cut = store.recovery_report().cut.clone().expect("a cut");
+    assert_eq!(cut.offset, appended[95].commit_log_offset);
+    check_readable(&store, &appended[..95]);
+    assert_eq!(store.queue_offsets("T", 0), (0, 95));
+    let root = store.config().root.clone();
+    drop(store);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn retention_removes_expired_segments_then_queue_files_and_refuses_a_full_disk() {
+    let dir = TempDir::new("retention");
+    let storage = Arc::new(MemStorage::new(true));
+    let store = mem_store(&dir.0, &storage, FlushMode::Sync);
+    let appended = fill(&store, 300, 900, 1);
+    wait_until("dispatch", || {
+        store.dispatched_offset() == store.commit_log().written_offset()
+    });
+    let names = storage.names();
+    let old = SystemTime::now() - Duration::from_secs(100 * 3600);
+    for name in &names[..3] {
+        storage.file(name).unwrap().set_modified(old);
+    }
+    let hour = 7;
+    let mut config = store.config().retention.clone();
+    config.delete_hours = vec![hour];
+    let pass = retention::run_once(
+        store.commit_log(),
+        &store.queues,
+        &config,
+        u64::MAX,
+        SystemTime::now(),
+        hour,
+    )
+    .unwrap();
+    assert_eq!(pass.removed, vec![0, SEGMENT, 2 * SEGMENT]);
+    assert!(pass.queue_files_removed >= 1);
+    let (min, max) = store.queue_offsets("T", 0);
+    assert_eq!(max, 300);
+    let first_kept = appended
+        .iter()
+        .position(|p| p.commit_log_offset >= 3 * SEGMENT)
+        .unwrap();
+    assert_eq!(min, first_kept as u64);
+    let too_small = store
+        .get_messages("T", 0, 0, 1, 1 << 20, &|_| true)
+        .unwrap();
+    assert_eq!(
+        (too_small.status, too_small.next_offset),
+        (GetStatus::OffsetTooSmall, min)
+    );
+    storage.set_used_ratio(0.95);
+    let written = store.commit_log().written_offset();
+    store.run_retention_once(SystemTime::now()).unwrap();
+    assert!(matches!(
+        store.append(&mut record("T", 0, b"no", None)),
+        Err(StoreError::DiskFull { .. })
+    ));
+    assert_eq!(
+        store.commit_log().written_offset(),
+        written,
+        "nothing written"
+    );
+    storage.set_used_ratio(0.5);
+    store.run_retention_once(SystemTime::now()).unwrap();
+    store
+        .append_durable(&mut record("T", 0, b"yes", None))
+        .unwrap();
+}
