@@ -65,6 +65,16 @@ pub struct Process {
 }
 
 impl Process {
+    /// Takes ownership of a started child: from here it is killed and reaped on drop.
+    pub fn new(child: Child) -> Process {
+        Process { child }
+    }
+
+    /// The child's stdout, when it was piped and not taken yet.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -64,6 +64,14 @@ impl AlignedBuffer {
     }
 }
 
+impl Clone for AlignedBuffer {
+    fn clone(&self) -> Self {
+        let mut copy = AlignedBuffer::zeroed(self.capacity);
+        copy.as_mut_slice().copy_from_slice(self.as_slice());
+        copy
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

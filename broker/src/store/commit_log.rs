@@ -23,14 +23,15 @@
 //! never spans two segments; `flushed_offset <= written_offset`; memory past `written_offset`
 //! in the chunks is zero; chunks are dropped only once flushed.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wire::message::{self, sys_flag, AppendStamp, RecordKind, RecordView, BLANK_RECORD_SIZE};
 
 use super::aligned_buffer::{align_down, align_up, is_aligned, AlignedBuffer, BLOCK_SIZE};
+use super::chunks::{Chunks, SharedPiece};
 use super::direct_file::BlockFile;
 use super::error::StoreError;
 use super::storage::Storage;
@@ -71,6 +72,14 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
     }
 }
 
+/// What the flush thread writes next; see [`Chunks::dirty`].
+pub(super) struct DirtyRange {
+    pub pieces: Vec<SharedPiece>,
+    pub staged_offset: u64,
+    pub staged_size: usize,
+    pub written_offset: u64,
+}
+
 /// Where one appended record went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendedRecord {
@@ -88,15 +97,9 @@ pub struct AppendResult {
     pub end_offset: u64,
 }
 
-struct Chunk {
-    base_offset: u64,
-    buffer: AlignedBuffer,
-}
-
 struct AppendState {
     written_offset: u64,
-    chunks: VecDeque<Chunk>,
-    spare_chunks: Vec<AlignedBuffer>,
+    chunks: Chunks,
     /// topic → queue id → next queue offset.
     queue_offsets: HashMap<String, HashMap<i32, i64>>,
     closed: bool,
@@ -109,6 +112,8 @@ pub struct CommitLog {
     state: Mutex<AppendState>,
     /// Signalled after every append and on close: the flush and dispatch threads wait on it.
     appended: Condvar,
+    /// Threads blocked on `appended`: appends skip the wake-up syscall when there are none.
+    appended_waiters: AtomicUsize,
     written_offset: AtomicU64,
     flushed_offset: AtomicU64,
     flushed_lock: Mutex<()>,
@@ -165,8 +170,7 @@ impl CommitLog {
         let log = CommitLog {
             state: Mutex::new(AppendState {
                 written_offset,
-                chunks: VecDeque::new(),
-                spare_chunks: Vec::new(),
+                chunks: Chunks::new(config.chunk_size, align_down(written_offset), &[]),
                 queue_offsets: HashMap::new(),
                 closed: false,
             }),
@@ -174,6 +178,7 @@ impl CommitLog {
             storage,
             segments: RwLock::new(segments),
             appended: Condvar::new(),
+            appended_waiters: AtomicUsize::new(0),
             written_offset: AtomicU64::new(written_offset),
             flushed_offset: AtomicU64::new(written_offset),
             flushed_lock: Mutex::new(()),
@@ -189,23 +194,20 @@ impl CommitLog {
 
     fn load_tail_block(&self, written_offset: u64) -> Result<(), StoreError> {
         let base_offset = align_down(written_offset);
-        let mut buffer = AlignedBuffer::zeroed(self.config.chunk_size);
         let tail_size = (written_offset - base_offset) as usize;
+        let mut block = AlignedBuffer::zeroed(BLOCK_SIZE);
         if tail_size > 0 {
+            let segment_base = self.segment_base(base_offset);
             let file = self
-                .segment(self.segment_base(base_offset))
+                .segment(segment_base)
                 .ok_or_else(|| StoreError::SegmentInvalid {
-                    name: segment_name(self.segment_base(base_offset)),
+                    name: segment_name(segment_base),
                     reason: "missing but data is recorded in it".into(),
                 })?;
-            let position = base_offset - self.segment_base(base_offset);
-            file.read_at(&mut buffer.as_mut_slice()[..BLOCK_SIZE], position)?;
-            buffer.as_mut_slice()[tail_size..BLOCK_SIZE].fill(0);
+            file.read_at(block.as_mut_slice(), base_offset - segment_base)?;
         }
-        lock(&self.state).chunks.push_back(Chunk {
-            base_offset,
-            buffer,
-        });
+        let tail = &block.as_slice()[..tail_size];
+        lock(&self.state).chunks = Chunks::new(self.config.chunk_size, written_offset, tail);
         Ok(())
     }
 
@@ -246,6 +248,9 @@ impl CommitLog {
 
     /// Creates the segment starting at `base_offset` if it does not exist yet.
     pub fn ensure_segment(&self, base_offset: u64) -> Result<(), StoreError> {
+        if self.segment(base_offset).is_some() {
+            return Ok(());
+        }
         let mut segments = self.segments.write().unwrap_or_else(|p| p.into_inner());
         if let std::collections::btree_map::Entry::Vacant(entry) = segments.entry(base_offset) {
             let name = segment_name(base_offset);
@@ -304,7 +309,7 @@ impl CommitLog {
     /// of a batch) as one contiguous write in one segment, stamping each record's queue
     /// offset, commit-log offset and store time. Nothing is written on error.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendResult, StoreError> {
-        let sizes = record_sizes(records)?;
+        let parsed = parse_records(records)?;
         self.check_writable(records.len())?;
         let mut state = lock(&self.state);
         if state.closed {
@@ -318,17 +323,19 @@ impl CommitLog {
             self.ensure_segment(offset + remaining)?;
             let blank = message::encode_blank(remaining as usize);
             self.copy_in(&mut state, offset, &blank);
+            state
+                .chunks
+                .zero(offset + blank.len() as u64, remaining - blank.len() as u64);
             offset += remaining;
         }
-        self.ensure_segment(self.segment_base(offset))?;
+        if offset.is_multiple_of(self.config.segment_size) {
+            self.ensure_segment(offset)?;
+        }
         let store_timestamp = now_millis();
-        let mut appended = Vec::with_capacity(sizes.len());
-        let mut start = 0;
-        for size in sizes {
-            let record = &mut records[start..start + size];
-            let placed = stamp_record(&mut state, record, offset + start as u64, store_timestamp)?;
+        let mut appended = Vec::with_capacity(parsed.len());
+        for record in &parsed {
+            let placed = stamp_record(&mut state, records, record, offset, store_timestamp)?;
             appended.push(placed);
-            start += size;
         }
         self.copy_in(&mut state, offset, records);
         let end_offset = offset + records.len() as u64;
@@ -337,67 +344,24 @@ impl CommitLog {
         self.written_offset.store(end_offset, Ordering::Release);
         self.trim_chunks(&mut state);
         drop(state);
-        self.appended.notify_all();
+        if self.appended_waiters.load(Ordering::SeqCst) > 0 {
+            self.appended.notify_all();
+        }
         Ok(AppendResult {
             records: appended,
             end_offset,
         })
     }
 
-    /// Copies `bytes` into the chunks at commit-log `offset`, adding chunks as needed.
     fn copy_in(&self, state: &mut AppendState, offset: u64, bytes: &[u8]) {
-        let chunk_size = self.config.chunk_size as u64;
-        let mut done = 0usize;
-        while done < bytes.len() {
-            let at = offset + done as u64;
-            let front_base = state
-                .chunks
-                .front()
-                .map_or(align_down(at), |c| c.base_offset);
-            let index = ((at - front_base) / chunk_size) as usize;
-            while state.chunks.len() <= index {
-                let base_offset = front_base + state.chunks.len() as u64 * chunk_size;
-                let buffer = match state.spare_chunks.pop() {
-                    Some(mut buffer) => {
-                        buffer.fill_zero();
-                        buffer
-                    }
-                    None => AlignedBuffer::zeroed(self.config.chunk_size),
-                };
-                state.chunks.push_back(Chunk {
-                    base_offset,
-                    buffer,
-                });
-            }
-            let chunk = &mut state.chunks[index];
-            let position = (at - chunk.base_offset) as usize;
-            let length = (bytes.len() - done).min(self.config.chunk_size - position);
-            chunk.buffer.as_mut_slice()[position..position + length]
-                .copy_from_slice(&bytes[done..done + length]);
-            done += length;
-        }
+        state.chunks.write(offset, bytes);
     }
 
-    /// Drops flushed chunks that fell out of the memory window, keeping a spare or two.
     fn trim_chunks(&self, state: &mut AppendState) {
-        let flushed_offset = self.flushed_offset();
-        let chunk_size = self.config.chunk_size as u64;
-        while state.chunks.len() > 1 {
-            let Some(front) = state.chunks.front() else {
-                break;
-            };
-            let front_end = front.base_offset + chunk_size;
-            let out_of_window =
-                state.written_offset.saturating_sub(front_end) >= self.config.memory_window_size;
-            if front_end > flushed_offset || !out_of_window {
-                break;
-            }
-            if let Some(chunk) = state.chunks.pop_front() {
-                if state.spare_chunks.len() < 2 {
-                    state.spare_chunks.push(chunk.buffer);
-                }
-            }
-        }
+        let (flushed, written) = (self.flushed_offset(), state.written_offset);
+        state
+            .chunks
+            .trim(flushed, written, self.config.memory_window_size);
     }
 
     /// Up to `size` bytes from `offset`, never past the written offset or the end of the
@@ -407,7 +371,7 @@ impl CommitLog {
             return Ok(Vec::new());
         }
         let segment_end = self.segment_base(offset) + self.config.segment_size;
-        {
+        let (pieces, last, end) = {
             let state = lock(&self.state);
             let end = (offset + size as u64)
                 .min(state.written_offset)
@@ -415,13 +379,21 @@ impl CommitLog {
             if offset >= end {
                 return Ok(Vec::new());
             }
-            if let Some(front) = state.chunks.front() {
-                if offset >= front.base_offset {
-                    let mut out = vec![0u8; (end - offset) as usize];
-                    copy_out(&state, self.config.chunk_size as u64, offset, &mut out);
-                    return Ok(out);
-                }
+            if offset >= state.chunks.front_offset() {
+                let mut last = Vec::new();
+                let pieces = state.chunks.pieces(offset, end, &mut last);
+                (pieces, Some(last), end)
+            } else {
+                (Vec::new(), None, end)
             }
+        };
+        if let Some(last) = last {
+            let mut out = Vec::with_capacity((end - offset) as usize);
+            for piece in &pieces {
+                out.extend_from_slice(piece.bytes());
+            }
+            out.extend_from_slice(&last);
+            return Ok(out);
         }
         let end = (offset + size as u64)
             .min(self.written_offset())
@@ -443,22 +415,19 @@ impl CommitLog {
         Ok(buffer.as_slice()[skip..skip + (end - offset) as usize].to_vec())
     }
 
-    /// Copies the dirty range starting at block-aligned `from` into `staging`, up to the end
-    /// of its segment, the staging capacity or the block holding the written offset. Returns
-    /// the end of the copied (block-aligned) range, and the written offset it covers.
-    pub(super) fn copy_dirty(&self, from: u64, staging: &mut AlignedBuffer) -> (u64, u64) {
+    /// The dirty range from block-aligned `from` to the block holding the written offset:
+    /// full chunks shared, the rest copied into `staging`; and the written offset it covers.
+    pub(super) fn dirty(&self, from: u64, staging: &mut AlignedBuffer) -> DirtyRange {
         assert!(is_aligned(from));
         let state = lock(&self.state);
-        let written_offset = state.written_offset;
-        let segment_end = self.segment_base(from) + self.config.segment_size;
-        let end = align_up(written_offset)
-            .min(segment_end)
-            .min(from + staging.capacity() as u64);
-        if end > from {
-            let out = &mut staging.as_mut_slice()[..(end - from) as usize];
-            copy_out(&state, self.config.chunk_size as u64, from, out);
+        let (pieces, staged_offset, staged_size) =
+            state.chunks.dirty(from, state.written_offset, staging);
+        DirtyRange {
+            pieces,
+            staged_offset,
+            staged_size,
+            written_offset: state.written_offset,
         }
-        (end, written_offset.min(end))
     }
 
     pub(super) fn segment_for_flush(&self, base_offset: u64) -> Option<Arc<dyn BlockFile>> {
@@ -503,7 +472,10 @@ impl CommitLog {
         if state.written_offset > offset || state.closed {
             return;
         }
+        // Counted under the lock: an append either sees this waiter or ran before the check.
+        self.appended_waiters.fetch_add(1, Ordering::SeqCst);
         let _ = self.appended.wait_timeout(state, timeout);
+        self.appended_waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Refuses further appends and wakes the background threads.
@@ -545,8 +517,20 @@ impl CommitLog {
 
 /// Sizes of the records laid back to back in `records`, each checked to be a message record
 /// that ends inside the buffer.
-fn record_sizes(records: &[u8]) -> Result<Vec<usize>, StoreError> {
-    let mut sizes = Vec::new();
+/// One record of an append, as checked before the lock is taken.
+struct ParsedRecord {
+    start: usize,
+    size: usize,
+    queue_id: i32,
+    topic_start: usize,
+    topic_size: usize,
+    in_queue: bool,
+}
+
+/// The records laid back to back in `records`, each checked to be a whole, decodable message
+/// record with a valid topic.
+fn parse_records(records: &[u8]) -> Result<Vec<ParsedRecord>, StoreError> {
+    let mut parsed = Vec::new();
     let mut start = 0;
     while start < records.len() {
         let header = message::peek(&records[start..])?;
@@ -568,16 +552,27 @@ fn record_sizes(records: &[u8]) -> Result<Vec<usize>, StoreError> {
                 topic: view.topic.to_string(),
             });
         }
-        sizes.push(size);
+        parsed.push(ParsedRecord {
+            start,
+            size,
+            queue_id: view.queue_id,
+            // The topic borrows from `records`: its distance from the start is its position.
+            topic_start: view.topic.as_ptr() as usize - records.as_ptr() as usize,
+            topic_size: view.topic.len(),
+            in_queue: matches!(
+                sys_flag::TransactionType::of(view.sys_flag),
+                sys_flag::TransactionType::Not | sys_flag::TransactionType::Commit
+            ),
+        });
         start += size;
     }
-    if sizes.is_empty() {
+    if parsed.is_empty() {
         return Err(StoreError::Record(wire::DecodeError::RecordTruncated {
             needed: message::RECORD_SIZE_MIN_V1,
             available: 0,
         }));
     }
-    Ok(sizes)
+    Ok(parsed)
 }
 
 /// Topics become directory names under `consumequeue/`: RocketMQ's character set only, so a
@@ -593,26 +588,23 @@ pub fn is_topic_valid(topic: &str) -> bool {
 }
 
 /// Assigns the record its queue offset (transaction PREPARED and ROLLBACK records take none)
-/// and stamps it.
+/// and stamps it in place.
 fn stamp_record(
     state: &mut AppendState,
-    record: &mut [u8],
-    commit_log_offset: u64,
+    records: &mut [u8],
+    record: &ParsedRecord,
+    base_offset: u64,
     store_timestamp: i64,
 ) -> Result<AppendedRecord, StoreError> {
-    let view = RecordView::decode(record, false)?.0;
-    let queue_id = view.queue_id;
-    let in_queue = matches!(
-        sys_flag::TransactionType::of(view.sys_flag),
-        sys_flag::TransactionType::Not | sys_flag::TransactionType::Commit
-    );
-    let queue_offset = if in_queue {
-        let queues = match state.queue_offsets.get_mut(view.topic) {
+    let queue_id = record.queue_id;
+    let queue_offset = if record.in_queue {
+        let topic_bytes = &records[record.topic_start..record.topic_start + record.topic_size];
+        let topic = std::str::from_utf8(topic_bytes).map_err(|_| StoreError::TopicInvalid {
+            topic: String::from_utf8_lossy(topic_bytes).into(),
+        })?;
+        let queues = match state.queue_offsets.get_mut(topic) {
             Some(queues) => queues,
-            None => state
-                .queue_offsets
-                .entry(view.topic.to_string())
-                .or_default(),
+            None => state.queue_offsets.entry(topic.to_string()).or_default(),
         };
         let next = queues.entry(queue_id).or_insert(0);
         let queue_offset = *next;
@@ -621,9 +613,10 @@ fn stamp_record(
     } else {
         0
     };
-    let size = record.len() as u32;
+    let size = record.size as u32;
+    let commit_log_offset = base_offset + record.start as u64;
     message::stamp(
-        record,
+        &mut records[record.start..record.start + record.size],
         &AppendStamp {
             queue_offset,
             commit_log_offset: commit_log_offset as i64,
@@ -637,24 +630,4 @@ fn stamp_record(
         queue_offset,
         store_timestamp,
     })
-}
-
-fn copy_out(state: &AppendState, chunk_size: u64, offset: u64, out: &mut [u8]) {
-    let Some(front) = state.chunks.front() else {
-        return;
-    };
-    let mut done = 0usize;
-    while done < out.len() {
-        let at = offset + done as u64;
-        let index = ((at - front.base_offset) / chunk_size) as usize;
-        let Some(chunk) = state.chunks.get(index) else {
-            // Past the last chunk everything is unwritten, hence zero.
-            out[done..].fill(0);
-            return;
-        };
-        let position = (at - chunk.base_offset) as usize;
-        let length = (out.len() - done).min(chunk_size as usize - position);
-        out[done..done + length].copy_from_slice(&chunk.buffer.as_slice()[position..][..length]);
-        done += length;
-    }
 }

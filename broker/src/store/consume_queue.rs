@@ -207,6 +207,34 @@ impl ConsumeQueue {
         Ok(())
     }
 
+    /// [`ConsumeQueue::put`] for units in queue order: consecutive units that continue the
+    /// queue within one file go down in one `pwrite`.
+    pub fn put_all(&mut self, units: &[(u64, ConsumeUnit)]) -> io::Result<()> {
+        let mut index = 0;
+        while index < units.len() {
+            let (queue_offset, unit) = units[index];
+            if queue_offset != self.max_offset || self.max_offset == 0 {
+                self.put(queue_offset, &unit)?;
+                index += 1;
+                continue;
+            }
+            let file_end = queue_offset - queue_offset % self.units_per_file + self.units_per_file;
+            let mut run = Vec::new();
+            let mut next = queue_offset;
+            while index < units.len() && units[index].0 == next && next < file_end {
+                run.extend_from_slice(&units[index].1.encode());
+                next += 1;
+                index += 1;
+            }
+            let (file, position) = self.file_for(queue_offset)?;
+            file.write_all_at(&run, position)?;
+            let last = units[index - 1].1;
+            self.max_offset = next;
+            self.max_commit_end = unit_end(&last);
+        }
+        Ok(())
+    }
+
     /// Up to `count_max` units from `queue_offset`, stopping at the end of its file or of the
     /// queue.
     pub fn units(&self, queue_offset: u64, count_max: usize) -> io::Result<Vec<ConsumeUnit>> {

@@ -9,6 +9,7 @@
 //! Threads: the loop runs on the dispatch thread; [`Dispatcher::dispatch_available`] also runs
 //! on the opening thread during recovery, before the store is served.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +34,32 @@ pub struct Arrival<'a> {
 }
 
 pub type ArrivalListener = Arc<dyn Fn(&Arrival<'_>) + Send + Sync>;
+
+/// The arrival and consume-queue unit of a record that belongs in a queue (transaction type
+/// NOT or COMMIT; PREPARED and ROLLBACK records never enter one).
+fn queued<'a>(view: &RecordView<'a>, size: usize) -> Option<(Arrival<'a>, ConsumeUnit)> {
+    let in_queue = matches!(
+        sys_flag::TransactionType::of(view.sys_flag),
+        sys_flag::TransactionType::Not | sys_flag::TransactionType::Commit
+    );
+    if !in_queue {
+        return None;
+    }
+    let tags_code = view.tags_code();
+    let arrival = Arrival {
+        topic: view.topic,
+        queue_id: view.queue_id,
+        queue_offset: view.queue_offset.max(0) as u64,
+        tags_code,
+        store_timestamp: view.store_timestamp,
+    };
+    let unit = ConsumeUnit {
+        commit_log_offset: view.commit_log_offset,
+        size: size as i32,
+        tags_code,
+    };
+    Some((arrival, unit))
+}
 
 const READ_SIZE: usize = 1 << 20;
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -101,18 +128,19 @@ impl Dispatcher {
     }
 
     /// Dispatches the whole records at the start of `bytes` (which begin at commit-log offset
-    /// `from`); returns the bytes consumed and the records queued.
+    /// `from`); returns the bytes consumed and the records queued. Units are written per queue
+    /// in one `pwrite` per run, and listeners hear of arrivals once the units are visible.
     fn dispatch_bytes(&self, from: u64, bytes: &[u8]) -> Result<(u64, usize), StoreError> {
         let segment_size = self.log.config().segment_size;
         let mut position = 0usize;
-        let mut count = 0;
+        let mut arrivals: Vec<(Arrival<'_>, ConsumeUnit)> = Vec::new();
         while bytes.len() - position >= message::BLANK_RECORD_SIZE {
             let header = message::peek(&bytes[position..])?;
             match header.kind {
                 RecordKind::Blank => {
                     let offset = from + position as u64;
-                    let next = offset - offset % segment_size + segment_size;
-                    return Ok((next - from, count));
+                    position = (offset - offset % segment_size + segment_size - from) as usize;
+                    break;
                 }
                 RecordKind::EndOfData => {
                     return Err(StoreError::SegmentInvalid {
@@ -127,45 +155,34 @@ impl Dispatcher {
                 break;
             }
             let (view, _) = RecordView::decode(&bytes[position..position + size], false)?;
-            if self.dispatch_record(&view, size)? {
-                count += 1;
+            self.last_store_timestamp
+                .store(view.store_timestamp.max(0) as u64, Ordering::Release);
+            if let Some(arrival) = queued(&view, size) {
+                arrivals.push(arrival);
             }
             position += size;
         }
-        Ok((position as u64, count))
+        self.write_units(&arrivals)?;
+        if let Some(listener) = &self.listener {
+            for (arrival, _) in &arrivals {
+                listener(arrival);
+            }
+        }
+        Ok((position as u64, arrivals.len()))
     }
 
-    fn dispatch_record(&self, view: &RecordView<'_>, size: usize) -> Result<bool, StoreError> {
-        self.last_store_timestamp
-            .store(view.store_timestamp.max(0) as u64, Ordering::Release);
-        let in_queue = matches!(
-            sys_flag::TransactionType::of(view.sys_flag),
-            sys_flag::TransactionType::Not | sys_flag::TransactionType::Commit
-        );
-        if !in_queue {
-            return Ok(false);
+    /// Writes the units of `arrivals` grouped by queue, keeping each queue's order.
+    fn write_units(&self, arrivals: &[(Arrival<'_>, ConsumeUnit)]) -> Result<(), StoreError> {
+        let mut groups: HashMap<(&str, i32), Vec<(u64, ConsumeUnit)>> = HashMap::new();
+        for (arrival, unit) in arrivals {
+            let group = groups.entry((arrival.topic, arrival.queue_id)).or_default();
+            group.push((arrival.queue_offset, *unit));
         }
-        let queue = self.queues.get_or_create(view.topic, view.queue_id)?;
-        let tags_code = view.tags_code();
-        let queue_offset = view.queue_offset.max(0) as u64;
-        lock_queue(&queue).put(
-            queue_offset,
-            &ConsumeUnit {
-                commit_log_offset: view.commit_log_offset,
-                size: size as i32,
-                tags_code,
-            },
-        )?;
-        if let Some(listener) = &self.listener {
-            listener(&Arrival {
-                topic: view.topic,
-                queue_id: view.queue_id,
-                queue_offset,
-                tags_code,
-                store_timestamp: view.store_timestamp,
-            });
+        for ((topic, queue_id), units) in groups {
+            let queue = self.queues.get_or_create(topic, queue_id)?;
+            lock_queue(&queue).put_all(&units)?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Syncs the queues, then records the watermarks they and the commit log reached.

@@ -6,13 +6,17 @@
 //! one sync acknowledges everyone who wrote meanwhile (RocketMQ `GroupCommitService`). Writers
 //! wait on the watermark with a deadline ([`super::commit_log::CommitLog::wait_flushed`]) and
 //! get `FlushTimeout` rather than hang. ASYNC_FLUSH flushes every interval once enough pages
-//! are dirty, and everything at least every thorough interval (`FlushRealTimeService`).
+//! are dirty, and everything at least every thorough interval (`FlushRealTimeService`);
+//! while a chunk or more waits, it flushes back to back instead of sleeping.
+//!
+//! Full chunks are written straight from their shared buffers; only the last chunk's part is
+//! copied, under the append lock, into the staging buffer.
 //!
 //! A failing disk does not crash the thread: the error is logged, the log refuses appends
 //! ([`StoreError::NotWritable`]) and the flush is retried every second until it succeeds.
 //!
-//! Threads: this module's loop runs alone on the flush thread; [`flush`] is also called by
-//! shutdown after the thread has stopped.
+//! Threads: this module's loop runs alone on the flush thread, which also flushes one last
+//! time when told to stop.
 
 use std::io;
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use crossbeam::channel::{Receiver, RecvTimeoutError};
 
 use super::aligned_buffer::{align_down, AlignedBuffer};
 use super::commit_log::CommitLog;
+use super::direct_file::BlockFile;
 use super::error::StoreError;
 
 /// How much the flush thread copies and writes per `pwrite`.
@@ -54,39 +59,53 @@ impl FlushMode {
 
 /// Writes everything appended so far and syncs it; returns the new flushed offset.
 pub fn flush(log: &CommitLog, staging: &mut AlignedBuffer) -> Result<u64, StoreError> {
-    let target = log.written_offset();
-    let mut covered = log.flushed_offset();
-    let mut from = align_down(covered);
-    let mut dirty: Vec<(u64, Arc<dyn super::direct_file::BlockFile>)> = Vec::new();
-    while covered < target {
-        let (end, written) = log.copy_dirty(from, staging);
-        if end <= from {
-            break;
-        }
-        let base = log.segment_base(from);
+    let from = align_down(log.flushed_offset());
+    let dirty = log.dirty(from, staging);
+    let mut files: Vec<(u64, Arc<dyn BlockFile>)> = Vec::new();
+    for piece in &dirty.pieces {
+        write_range(log, piece.offset, piece.bytes(), &mut files)?;
+    }
+    let staged = &staging.as_slice()[..dirty.staged_size];
+    write_range(log, dirty.staged_offset, staged, &mut files)?;
+    for (_, file) in &files {
+        file.sync_data()?;
+    }
+    log.publish_flushed(dirty.written_offset);
+    Ok(dirty.written_offset)
+}
+
+/// Writes block-aligned `bytes` at commit-log `offset`, split at segment boundaries; notes
+/// the files written so the caller syncs each once.
+fn write_range(
+    log: &CommitLog,
+    offset: u64,
+    bytes: &[u8],
+    files: &mut Vec<(u64, Arc<dyn BlockFile>)>,
+) -> Result<(), StoreError> {
+    let segment_size = log.config().segment_size;
+    let mut done = 0usize;
+    while done < bytes.len() {
+        let at = offset + done as u64;
+        let base = log.segment_base(at);
+        let length = (bytes.len() - done).min((base + segment_size - at) as usize);
         let file = log.segment_for_flush(base).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("segment at {base} is missing"),
             )
         })?;
-        file.write_at(&staging.as_slice()[..(end - from) as usize], from - base)?;
-        if dirty.last().map(|(b, _)| *b) != Some(base) {
-            dirty.push((base, file));
+        file.write_at(&bytes[done..done + length], at - base)?;
+        if !files.iter().any(|(b, _)| *b == base) {
+            files.push((base, file));
         }
-        covered = covered.max(written);
-        from = end;
+        done += length;
     }
-    for (_, file) in &dirty {
-        file.sync_data()?;
-    }
-    log.publish_flushed(covered);
-    Ok(covered)
+    Ok(())
 }
 
 /// The flush thread's loop; returns once `stop` is closed, after a last flush.
 pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
-    let mut staging = AlignedBuffer::zeroed(STAGING_SIZE);
+    let mut staging = AlignedBuffer::zeroed(STAGING_SIZE.max(log.config().chunk_size));
     let mut last_flush = Instant::now();
     loop {
         let stopping = match mode {
@@ -98,7 +117,17 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
                 )
             }
             FlushMode::Async { interval, .. } => {
-                !matches!(stop.recv_timeout(interval), Err(RecvTimeoutError::Timeout))
+                // A backlog of a chunk or more is written at once: sleeping on it would cap
+                // throughput at what accumulates per interval.
+                let backlog = log.written_offset() - log.flushed_offset();
+                if backlog >= log.config().chunk_size as u64 {
+                    !matches!(
+                        stop.try_recv(),
+                        Err(crossbeam::channel::TryRecvError::Empty)
+                    )
+                } else {
+                    !matches!(stop.recv_timeout(interval), Err(RecvTimeoutError::Timeout))
+                }
             }
         };
         if let FlushMode::Async {

@@ -18,6 +18,7 @@
 
 pub mod aligned_buffer;
 pub mod checkpoint;
+pub mod chunks;
 pub mod commit_log;
 pub mod consume_queue;
 pub mod direct_file;

@@ -150,12 +150,14 @@ impl<'a> RecordView<'a> {
                 computed: reader.position,
             });
         }
-        let computed = crc32_masked(view.body);
-        if check_crc && computed != view.body_crc {
-            return Err(DecodeError::RecordCrcMismatch {
-                stored: view.body_crc,
-                computed,
-            });
+        if check_crc {
+            let computed = crc32_masked(view.body);
+            if computed != view.body_crc {
+                return Err(DecodeError::RecordCrcMismatch {
+                    stored: view.body_crc,
+                    computed,
+                });
+            }
         }
         Ok((view, total_size))
     }

@@ -1,0 +1,217 @@
+//! The commit log's memory: consecutive block-aligned chunks holding the most recent data,
+//! from which the flush thread writes and readers copy.
+//!
+//! ```text
+//!   [ full chunk | full chunk | full chunk | last chunk (being appended) ]
+//!     Arc-shared, immutable once full          mutated only by the appender
+//! ```
+//!
+//! A chunk that is not the last one is never written again, so the flush thread and readers
+//! take an `Arc` of it under the append lock and copy or `pwrite` from it after releasing the
+//! lock. The last chunk is copied under the lock (only the part needed). Should anybody still
+//! hold the last chunk when the appender writes to it, `Arc::make_mut` copies it rather than
+//! racing.
+//!
+//! Lives inside the commit log's append state; every method runs under that lock.
+//!
+//! Invariants: chunk `k` starts at `front + k * chunk_size`; the bytes from the written
+//! offset to the end of its block are zero (nothing past that block is ever read).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::aligned_buffer::{align_down, align_up, AlignedBuffer};
+
+/// Buffers kept for reuse rather than freed and allocated again.
+const SPARES_MAX: usize = 8;
+
+struct Chunk {
+    base_offset: u64,
+    buffer: Arc<AlignedBuffer>,
+}
+
+/// Part of a range held by a full chunk, to be copied after the lock is released.
+pub struct SharedPiece {
+    pub offset: u64,
+    pub buffer: Arc<AlignedBuffer>,
+    pub start: usize,
+    pub length: usize,
+}
+
+impl SharedPiece {
+    pub fn bytes(&self) -> &[u8] {
+        &self.buffer.as_slice()[self.start..self.start + self.length]
+    }
+}
+
+pub struct Chunks {
+    chunk_size: usize,
+    chunks: VecDeque<Chunk>,
+    spares: Vec<AlignedBuffer>,
+}
+
+impl Chunks {
+    /// Memory starting at the block holding `written_offset`, whose bytes before it are
+    /// `tail` (the partial block, read back from disk at open).
+    pub fn new(chunk_size: usize, written_offset: u64, tail: &[u8]) -> Chunks {
+        let base_offset = align_down(written_offset);
+        assert_eq!(tail.len() as u64, written_offset - base_offset);
+        let mut buffer = AlignedBuffer::zeroed(chunk_size);
+        buffer.as_mut_slice()[..tail.len()].copy_from_slice(tail);
+        let mut chunks = VecDeque::new();
+        chunks.push_back(Chunk {
+            base_offset,
+            buffer: Arc::new(buffer),
+        });
+        Chunks {
+            chunk_size,
+            chunks,
+            spares: Vec::new(),
+        }
+    }
+
+    /// The oldest offset held in memory.
+    pub fn front_offset(&self) -> u64 {
+        self.chunks.front().map_or(0, |chunk| chunk.base_offset)
+    }
+
+    fn index_of(&self, offset: u64) -> usize {
+        ((offset - self.front_offset()) / self.chunk_size as u64) as usize
+    }
+
+    /// Copies `bytes` in at `offset` (at or past the written offset), adding chunks.
+    pub fn write(&mut self, offset: u64, bytes: &[u8]) {
+        assert!(
+            offset >= self.front_offset(),
+            "write below the memory window"
+        );
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let at = offset + done as u64;
+            let index = self.index_of(at);
+            while self.chunks.len() <= index {
+                let base_offset =
+                    self.front_offset() + (self.chunks.len() * self.chunk_size) as u64;
+                // A recycled buffer holds old bytes: `write` zeroes what must read as zero.
+                let buffer = self
+                    .spares
+                    .pop()
+                    .unwrap_or_else(|| AlignedBuffer::zeroed(self.chunk_size));
+                self.chunks.push_back(Chunk {
+                    base_offset,
+                    buffer: Arc::new(buffer),
+                });
+            }
+            let chunk = &mut self.chunks[index];
+            let position = (at - chunk.base_offset) as usize;
+            let length = (bytes.len() - done).min(self.chunk_size - position);
+            let buffer = Arc::make_mut(&mut chunk.buffer);
+            buffer.as_mut_slice()[position..position + length]
+                .copy_from_slice(&bytes[done..done + length]);
+            done += length;
+        }
+        self.zero_to_block_end(offset + bytes.len() as u64);
+    }
+
+    /// Zeroes `length` bytes from `offset` (the padding after a BLANK).
+    pub fn zero(&mut self, offset: u64, length: u64) {
+        const ZEROS: [u8; 4096] = [0; 4096];
+        let mut done = 0;
+        while done < length {
+            let step = (length - done).min(ZEROS.len() as u64);
+            self.write(offset + done, &ZEROS[..step as usize]);
+            done += step;
+        }
+    }
+
+    /// Keeps the invariant that the tail block reads as zero past the written offset, which
+    /// recycled buffers do not give for free.
+    fn zero_to_block_end(&mut self, end: u64) {
+        let index = self.index_of(end);
+        let Some(chunk) = self.chunks.get_mut(index) else {
+            return;
+        };
+        let position = (end - chunk.base_offset) as usize;
+        let block_end = (align_up(end) - chunk.base_offset) as usize;
+        if block_end > position {
+            Arc::make_mut(&mut chunk.buffer).as_mut_slice()[position..block_end].fill(0);
+        }
+    }
+
+    /// The range `[offset, end)`: full chunks as shared pieces, the part in the last chunk
+    /// copied into `last` (which the caller places after the pieces).
+    pub fn pieces(&self, offset: u64, end: u64, last: &mut Vec<u8>) -> Vec<SharedPiece> {
+        assert!(offset >= self.front_offset() && offset <= end);
+        let mut pieces = Vec::new();
+        let mut at = offset;
+        while at < end {
+            let index = self.index_of(at);
+            let Some(chunk) = self.chunks.get(index) else {
+                // Past the last chunk nothing was written: zeros.
+                last.resize(last.len() + (end - at) as usize, 0);
+                break;
+            };
+            let start = (at - chunk.base_offset) as usize;
+            let length = ((end - at) as usize).min(self.chunk_size - start);
+            if index + 1 == self.chunks.len() {
+                last.extend_from_slice(&chunk.buffer.as_slice()[start..start + length]);
+            } else {
+                pieces.push(SharedPiece {
+                    offset: at,
+                    buffer: chunk.buffer.clone(),
+                    start,
+                    length,
+                });
+            }
+            at += length as u64;
+        }
+        pieces
+    }
+
+    /// The dirty range from block-aligned `from` to the block holding `written_offset`: full
+    /// chunks shared, the last chunk's part copied into `staging` (at least a chunk long).
+    /// Returns the pieces and the offset where the staged bytes start.
+    pub fn dirty(
+        &self,
+        from: u64,
+        written_offset: u64,
+        staging: &mut AlignedBuffer,
+    ) -> (Vec<SharedPiece>, u64, usize) {
+        assert!(staging.capacity() >= self.chunk_size);
+        let end = align_up(written_offset);
+        let last_base = self.chunks.back().map_or(from, |chunk| chunk.base_offset);
+        let mut scratch = Vec::new();
+        let pieces = self.pieces(from, end.min(last_base.max(from)), &mut scratch);
+        assert!(scratch.is_empty(), "full chunks only before the last");
+        let staged_from = last_base.max(from);
+        let mut staged_length = 0;
+        if let Some(chunk) = self.chunks.back().filter(|_| end > staged_from) {
+            let start = (staged_from - chunk.base_offset) as usize;
+            staged_length = (end - staged_from) as usize;
+            staging.as_mut_slice()[..staged_length]
+                .copy_from_slice(&chunk.buffer.as_slice()[start..start + staged_length]);
+        }
+        (pieces, staged_from, staged_length)
+    }
+
+    /// Drops chunks entirely below `flushed_offset` that are at least `window` behind the
+    /// written offset, keeping the last chunk and a couple of spare buffers.
+    pub fn trim(&mut self, flushed_offset: u64, written_offset: u64, window: u64) {
+        while self.chunks.len() > 1 {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let front_end = front.base_offset + self.chunk_size as u64;
+            if front_end > flushed_offset || written_offset.saturating_sub(front_end) < window {
+                break;
+            }
+            if let Some(chunk) = self.chunks.pop_front() {
+                if self.spares.len() < SPARES_MAX {
+                    if let Ok(buffer) = Arc::try_unwrap(chunk.buffer) {
+                        self.spares.push(buffer);
+                    }
+                }
+            }
+        }
+    }
+}
