@@ -61,7 +61,10 @@ fn queued<'a>(view: &RecordView<'a>, size: usize) -> Option<(Arrival<'a>, Consum
     Some((arrival, unit))
 }
 
-const READ_SIZE: usize = 1 << 20;
+const READ_SIZE: usize = 256 << 10;
+/// Under load, a pass that found less than this pauses [`BATCH_PAUSE`] before the next.
+const BATCH_SIZE_MIN: u64 = 64 << 10;
+const BATCH_PAUSE: Duration = Duration::from_micros(200);
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Dispatcher {
@@ -211,6 +214,7 @@ impl Dispatcher {
                 stop.try_recv(),
                 Err(crossbeam::channel::TryRecvError::Empty)
             );
+            let before = self.dispatched_offset();
             match self.dispatch_available() {
                 Ok(_) if failing => {
                     log::info!("dispatch: recovered");
@@ -232,8 +236,14 @@ impl Dispatcher {
             if stopping {
                 return;
             }
+            let moved = self.dispatched_offset() - before;
             if failing || self.log.is_closed() {
                 let _ = stop.recv_timeout(Duration::from_secs(1));
+            } else if moved > 0 && moved < BATCH_SIZE_MIN {
+                // Records are trickling in under load: let a batch gather rather than fight
+                // the appenders for the lock record by record. Idle, the thread blocks below
+                // and the first append wakes it at once.
+                std::thread::sleep(BATCH_PAUSE);
             } else {
                 self.log
                     .wait_appended(self.dispatched_offset(), Duration::from_millis(100));
