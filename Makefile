@@ -31,6 +31,7 @@ lint:
 bench:
 	$(CARGO) bench -p wire --bench decode
 	$(CARGO) bench -p namesrv --bench route_query -- 5 4 16
+	$(CARGO) bench -p broker --bench append
 
 fuzz:
 	scripts/fuzz.sh

@@ -8,6 +8,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::store::{FlushMode, StoreConfig};
+
 /// What a broker is in its replica set (`brokerRole`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokerRole {
@@ -371,7 +373,31 @@ impl BrokerConfig {
                 "listenPort must leave room for the VIP port (listenPort - 2)".into(),
             );
         }
+        if !self.mapped_file_size_commit_log.is_multiple_of(4096) {
+            return inconsistent(format!(
+                "mappedFileSizeCommitLog {} is not a multiple of 4096 (O_DIRECT blocks)",
+                self.mapped_file_size_commit_log
+            ));
+        }
         Ok(())
+    }
+
+    /// The message store's settings under this configuration.
+    pub fn store_config(&self) -> StoreConfig {
+        let mut config = StoreConfig::new(self.store_path_root_dir.clone());
+        config.commit_log.segment_size = self.mapped_file_size_commit_log;
+        config.commit_log.chunk_size = (self.mapped_file_size_commit_log as usize).min(4 << 20);
+        config.consume_queue_file_units = self.consume_queue_file_units;
+        config.flush_mode = match self.flush_disk_type {
+            FlushDiskType::SyncFlush => FlushMode::Sync,
+            FlushDiskType::AsyncFlush => FlushMode::asynchronous(self.flush_interval_commit_log),
+        };
+        config.sync_flush_timeout = self.sync_flush_timeout;
+        config.direct_io = self.direct_io;
+        config.retention.file_reserved_time = self.file_reserved_time;
+        config.retention.delete_hours = self.delete_when.clone();
+        config.retention.disk_max_used_ratio = f64::from(self.disk_max_used_space_ratio) / 100.0;
+        config
     }
 }
 
@@ -438,6 +464,28 @@ mod tests {
             let error = parse(&[(key, value)]).unwrap_err();
             assert!(error.to_string().contains(key), "{key}={value}: {error}");
         }
+    }
+
+    #[test]
+    fn store_settings_follow_the_broker_keys() {
+        let config = parse(&[
+            ("storePathRootDir", "/data/rmq"),
+            ("mappedFileSizeCommitLog", "67108864"),
+            ("flushDiskType", "SYNC_FLUSH"),
+            ("deleteWhen", "04;16"),
+            ("diskMaxUsedSpaceRatio", "60"),
+            ("useDirectIo", "false"),
+        ])
+        .unwrap();
+        let store = config.store_config();
+        assert_eq!(store.root, PathBuf::from("/data/rmq"));
+        assert_eq!(store.commit_log.segment_size, 64 << 20);
+        assert_eq!(store.flush_mode, FlushMode::Sync);
+        assert_eq!(store.retention.delete_hours, vec![4, 16]);
+        assert!((store.retention.disk_max_used_ratio - 0.60).abs() < 1e-9);
+        assert!(!store.direct_io);
+        let unaligned = parse(&[("mappedFileSizeCommitLog", "67108865")]);
+        assert!(unaligned.is_err());
     }
 
     #[test]
