@@ -23,7 +23,7 @@ use std::sync::Arc;
 use super::aligned_buffer::{align_down, align_up, AlignedBuffer};
 
 /// Buffers kept for reuse rather than freed and allocated again.
-const SPARES_MAX: usize = 8;
+const SPARES_MAX: usize = 4;
 
 struct Chunk {
     base_offset: u64,

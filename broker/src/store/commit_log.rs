@@ -53,7 +53,7 @@ impl Default for CommitLogConfig {
         CommitLogConfig {
             segment_size: 1 << 30,
             chunk_size: 4 << 20,
-            memory_window_size: 64 << 20,
+            memory_window_size: 32 << 20,
             unflushed_size_max: 512 << 20,
         }
     }
