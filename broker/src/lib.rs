@@ -6,4 +6,5 @@
 )]
 
 pub mod config;
+pub mod processor;
 pub mod store;

@@ -123,7 +123,12 @@ pub struct CommitLog {
     disk_full: Mutex<Option<(u32, u32)>>,
     flush_failing: Mutex<Option<String>>,
     flush_failing_flag: AtomicBool,
+    /// Told every new flushed offset, on the flush thread (the broker wakes its loop with it).
+    flush_listener: Mutex<Option<FlushListener>>,
 }
+
+/// Called with each new `flushed_offset`; must not block.
+pub type FlushListener = Arc<dyn Fn(u64) + Send + Sync>;
 
 fn now_millis() -> i64 {
     SystemTime::now()
@@ -187,6 +192,7 @@ impl CommitLog {
             disk_full: Mutex::new(None),
             flush_failing: Mutex::new(None),
             flush_failing_flag: AtomicBool::new(false),
+            flush_listener: Mutex::new(None),
         };
         log.load_tail_block(written_offset)?;
         Ok(log)
@@ -442,8 +448,18 @@ impl CommitLog {
         );
         self.flushed_offset
             .fetch_max(flushed_offset, Ordering::AcqRel);
-        let _guard = lock(&self.flushed_lock);
-        self.flushed.notify_all();
+        {
+            let _guard = lock(&self.flushed_lock);
+            self.flushed.notify_all();
+        }
+        let listener = lock(&self.flush_listener).clone();
+        if let Some(listener) = listener {
+            listener(self.flushed_offset());
+        }
+    }
+
+    pub fn set_flush_listener(&self, listener: Option<FlushListener>) {
+        *lock(&self.flush_listener) = listener;
     }
 
     /// Blocks until `end_offset` is durable, or `timeout` passes.

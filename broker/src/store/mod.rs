@@ -32,7 +32,7 @@ pub mod recovery;
 pub mod retention;
 pub mod storage;
 
-pub use commit_log::{AppendResult, AppendedRecord, CommitLog, CommitLogConfig};
+pub use commit_log::{AppendResult, AppendedRecord, CommitLog, CommitLogConfig, FlushListener};
 pub use dispatch::{Arrival, ArrivalListener};
 pub use error::StoreError;
 pub use flush::FlushMode;
