@@ -1,4 +1,6 @@
 //! Request processors of the broker, one request family per module; each turns a decoded
 //! request into a response (or a parked request) on the event-loop thread.
 
+pub mod long_poll;
+pub mod pull;
 pub mod send;
