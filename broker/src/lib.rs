@@ -5,6 +5,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod client_manager;
 pub mod config;
+pub mod consumer_offset;
 pub mod processor;
 pub mod store;
+pub mod subscription_group;
+pub mod topic_config;

@@ -1,8 +1,10 @@
-//! `client`: the one event loop every networked part of the project runs on ([`net`]), and the
-//! Rust RocketMQ client built on it.
+//! `client`: the one event loop every networked part of the project runs on ([`net`]), the
+//! crash-safe state-file writes every server shares ([`durable`]), and the Rust RocketMQ client
+//! built on them.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod durable;
 pub mod net;

@@ -8,11 +8,12 @@
 //! File format, as Apache RocketMQ's `kvConfig.json`: `{"configTable":{"ns":{"k":"v"}}}`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::thread;
 
+use client::durable::write_atomically;
 use crossbeam::channel::{self, Sender};
 use serde::{Deserialize, Serialize};
 
@@ -68,30 +69,6 @@ impl KvConfig {
         // A map of strings always serialises.
         serde_json::to_vec_pretty(self).unwrap_or_default()
     }
-}
-
-/// Replaces `path` with `bytes` so that a crash at any point leaves either the old or the new
-/// content: write a temporary file, fsync it, rename it over, fsync the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&directory)?;
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    fs::rename(&temporary, path)?;
-    File::open(&directory)?.sync_all()
 }
 
 /// A write the persister finished: the ticket it was given and how it went.
@@ -202,17 +179,6 @@ mod tests {
             KvConfig::load(&path).unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_leftover_temporary_file_does_not_matter() {
-        let dir = temp_dir("tmp");
-        let path = dir.join("kvConfig.json");
-        fs::write(dir.join("kvConfig.json.tmp"), "half written garb").unwrap();
-        write_atomically(&path, b"{}").unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"{}");
-        assert!(!dir.join("kvConfig.json.tmp").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 
