@@ -6,36 +6,62 @@ cd "$(dirname "$0")/.."
 run=$PWD/run
 bin=$PWD/target/release
 
-start_namesrv() {
-  local dir=$run/namesrv pidfile=$run/namesrv/pid
-  mkdir -p "$dir"
+# start_server NAME BINARY CONFIG_FILE: starts it in the background under run/NAME unless its pid
+# file names a live process, and waits for its `listening on` line.
+start_server() {
+  local name=$1 binary=$2 config=$3 dir=$run/$1 pidfile=$run/$1/pid
   if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    echo "namesrv already running (pid $(cat "$pidfile")) on 127.0.0.1:9876"
+    echo "$name already running (pid $(cat "$pidfile"))"
     return
   fi
+  : > "$dir/stdout.log"
+  RUST_LOG=${RUST_LOG:-info} nohup "$bin/$binary" -c "$config" \
+    > "$dir/stdout.log" 2> "$dir/$name.log" < /dev/null &
+  echo $! > "$pidfile"
+  for _ in $(seq 1 300); do
+    if grep -q "listening on" "$dir/stdout.log"; then
+      echo "$name: $(grep -o 'listening on .*' "$dir/stdout.log") (pid $(cat "$pidfile"), log $dir/$name.log)"
+      return
+    fi
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      echo "$name failed to start; log:" >&2
+      cat "$dir/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "$name did not report its address within 30 s" >&2
+  exit 1
+}
+
+start_namesrv() {
+  local dir=$run/namesrv
+  mkdir -p "$dir"
   cat > "$dir/namesrv.properties" <<CONF
 listenPort=9876
 bindAddress=127.0.0.1
 kvConfigPath=$dir/kvConfig.json
 CONF
-  : > "$dir/stdout.log"
-  RUST_LOG=${RUST_LOG:-info} nohup "$bin/namesrv" -c "$dir/namesrv.properties" \
-    > "$dir/stdout.log" 2> "$dir/namesrv.log" < /dev/null &
-  echo $! > "$pidfile"
-  for _ in $(seq 1 100); do
-    if grep -q "listening on" "$dir/stdout.log"; then
-      echo "namesrv: $(grep -o 'listening on .*' "$dir/stdout.log") (pid $(cat "$pidfile"), log $dir/namesrv.log)"
-      return
-    fi
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      echo "namesrv failed to start; log:" >&2
-      cat "$dir/namesrv.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  echo "namesrv did not report its address within 10 s" >&2
-  exit 1
+  start_server namesrv namesrv "$dir/namesrv.properties"
+}
+
+start_master() {
+  local dir=$run/broker-a-master
+  mkdir -p "$dir"
+  cat > "$dir/broker.conf" <<CONF
+brokerClusterName=DefaultCluster
+brokerName=broker-a
+brokerId=0
+brokerRole=SYNC_MASTER
+flushDiskType=SYNC_FLUSH
+listenPort=10911
+haListenPort=10912
+brokerIP1=127.0.0.1
+brokerIP2=127.0.0.1
+namesrvAddr=127.0.0.1:9876
+storePathRootDir=$dir/store
+CONF
+  start_server broker-a-master broker "$dir/broker.conf"
 }
 
 stop_one() {
@@ -61,10 +87,12 @@ stop_one() {
 case "${1:-}" in
   start)
     start_namesrv
-    echo "broker: not implemented yet (issues 5 and 6); the cluster is incomplete" >&2
+    start_master
+    echo "broker-a slave: replication is not implemented yet (issue 6); the cluster is incomplete" >&2
     exit 1
     ;;
   stop)
+    stop_one broker-a-master
     stop_one namesrv
     ;;
   *)

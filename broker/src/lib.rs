@@ -1,5 +1,7 @@
-//! `broker`: stores and serves messages. So far it holds its configuration ([`config`]) and
-//! the message store ([`store`]); the server, processors and HA land with issues 5 and 6.
+//! `broker`: stores and serves messages. The message store ([`store`]), the server around it
+//! ([`server`]: one event loop, [`processor`]s per request family, long polling, namesrv
+//! [`registration`]), its persisted state ([`topic_config`], [`consumer_offset`],
+//! [`subscription_group`]) and client registries ([`client_manager`]). HA lands with issue 6.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
@@ -8,7 +10,10 @@
 pub mod client_manager;
 pub mod config;
 pub mod consumer_offset;
+pub mod persister;
 pub mod processor;
+pub mod registration;
+pub mod server;
 pub mod store;
 pub mod subscription_group;
 pub mod topic_config;

@@ -440,3 +440,51 @@ pub fn spawn_namesrv(dir: &Path, extra_config: &str) -> (Process, SocketAddr) {
     let config_arg = config_path.display().to_string();
     spawn_server("namesrv", &["-c", &config_arg], dir, &[])
 }
+
+/// Starts a broker on an ephemeral loopback port, its store under `<dir>/store`, its
+/// `broker.conf` and log in `dir`, registering with `namesrv`; `extra_config` is appended to
+/// the config (later keys win).
+pub fn spawn_broker(dir: &Path, namesrv: SocketAddr, extra_config: &str) -> (Process, SocketAddr) {
+    let config_path = dir.join("broker.conf");
+    let config = format!(
+        "brokerClusterName=TestCluster\nbrokerName=broker-a\nbrokerId=0\nlistenPort=0\n\
+         brokerIP1=127.0.0.1\nbrokerIP2=127.0.0.1\nnamesrvAddr={namesrv}\n\
+         storePathRootDir={}\nmappedFileSizeCommitLog=8388608\nflushDiskType=ASYNC_FLUSH\n\
+         {extra_config}\n",
+        dir.join("store").display()
+    );
+    std::fs::write(&config_path, config).expect("write broker.conf");
+    let config_arg = config_path.display().to_string();
+    spawn_server("broker", &["-c", &config_arg], dir, &[])
+}
+
+/// Builds the Go interop probe (`integration/go`, rocketmq-client-go from the Go module proxy)
+/// once per test process and returns the binary's path. Fails the test with the reason when Go
+/// is missing: `.ci/run` installs it.
+pub fn go_probe_path() -> PathBuf {
+    static BUILT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = built.as_ref() {
+        return path.clone();
+    }
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("go");
+    let output = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|deps| deps.join("go-probe")))
+        .unwrap_or_else(|| std::env::temp_dir().join("go-probe"));
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&output)
+        .arg("./probe")
+        .current_dir(&project)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run go (install Go): {e}"));
+    assert!(
+        status.success(),
+        "building the Go interop probe failed: {status}"
+    );
+    *built = Some(output.clone());
+    output
+}

@@ -1,0 +1,114 @@
+//! The `broker` binary: flags, `broker.conf`, logging, signals, then the server.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use broker::config::BrokerConfig;
+use broker::server::Server;
+
+/// Set by SIGINT/SIGTERM; the event loop polls it on every tick and stops cleanly.
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `on_stop_signal` only performs an atomic store, which is async-signal-safe,
+        // and has the C ABI signature `signal` expects.
+        unsafe {
+            libc::signal(signal, handler);
+        }
+    }
+    // SAFETY: ignoring SIGPIPE is always sound; writes to a closed socket then return EPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+fn usage(options: &getopts::Options) -> String {
+    options.usage("Usage: broker [-c FILE] [-n NAMESRV]\n\nThe RocketMQ broker.")
+}
+
+fn load_config(matches: &getopts::Matches) -> Result<BrokerConfig, String> {
+    let mut pairs = Vec::new();
+    if let Some(path) = matches.opt_str("c") {
+        let text = std::fs::read_to_string(Path::new(&path))
+            .map_err(|error| format!("cannot read config file {path}: {error}"))?;
+        pairs = wire::body::properties_text::parse(&text);
+    }
+    if let Some(namesrv) = matches.opt_str("n") {
+        pairs.retain(|(key, _)| key != "namesrvAddr");
+        pairs.push(("namesrvAddr".into(), namesrv));
+    }
+    if matches.opt_present("no-direct-io") {
+        pairs.push(("useDirectIo".into(), "false".into()));
+    }
+    let mut config = BrokerConfig::default();
+    config
+        .apply_all(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|error| error.to_string())?;
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let mut options = getopts::Options::new();
+    options.optopt("c", "config", "broker.conf file", "FILE");
+    options.optopt(
+        "n",
+        "namesrvAddr",
+        "name servers, ';'-separated (overrides the file)",
+        "ADDRS",
+    );
+    options.optflag(
+        "",
+        "no-direct-io",
+        "buffered writes + fdatasync instead of O_DIRECT",
+    );
+    options.optflag("h", "help", "print this help");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let matches = match options.parse(&args) {
+        Ok(matches) => matches,
+        Err(error) => {
+            eprintln!("broker: {error}\n{}", usage(&options));
+            return ExitCode::from(2);
+        }
+    };
+    if matches.opt_present("h") {
+        println!("{}", usage(&options));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(extra) = matches.free.first() {
+        eprintln!("broker: unexpected argument {extra}\n{}", usage(&options));
+        return ExitCode::from(2);
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = match load_config(&matches) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("broker: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    install_signal_handlers();
+    let server = match Server::bind(config) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("broker: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Scripts and tests read the bound address (port 0 picks one) from this first line.
+    println!("broker listening on {}", server.local_addr());
+    match server.run(&STOP_REQUESTED) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("broker: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The pull path on the event loop: group, topic, queue and subscription checks in upstream's
+//! order, the piggy-backed offset commit (first execution only), the store read, and long
+//! polling: a pull that finds nothing is held (once) until a message arrives or its suspend
+//! time passes.
+
+use std::time::{Duration, Instant};
+
+use client::net::{ConnectionId, Context};
+use wire::headers::pull::PullMessageRequestHeader;
+use wire::headers::CommandHeader;
+use wire::{RemotingCommand, ResponseCode};
+
+use super::long_poll::HeldPull;
+use super::pull::{refusal, response, response_code, TagFilter, PULL_SIZE_MAX};
+use crate::config::BrokerRole;
+use crate::server::Broker;
+use crate::topic_config::PERM_READ;
+
+/// A checked pull: where to read and what passes the filter.
+struct Pull {
+    header: PullMessageRequestHeader,
+    filter: TagFilter,
+}
+
+impl Broker {
+    /// Serves a pull; `first` is false when a held pull runs again (no holding, no commit).
+    pub(crate) fn on_pull(
+        &mut self,
+        ctx: &mut Context<'_>,
+        id: ConnectionId,
+        request: RemotingCommand,
+        first: bool,
+    ) {
+        let pull = match self.check_pull(&request) {
+            Ok(pull) => pull,
+            Err((code, remark)) => {
+                let answer = refusal(&request, code, &remark);
+                self.reply(ctx, id, &request, &answer);
+                return;
+            }
+        };
+        let header = &pull.header;
+        let flags = header.pull_sys_flag();
+        if first && flags.has_commit_offset() && self.config.broker_role != BrokerRole::Slave {
+            self.offsets.commit(
+                &header.consumer_group,
+                &header.topic,
+                header.queue_id,
+                header.commit_offset,
+            );
+        }
+        let offset = header.queue_offset.max(0) as u64;
+        let count = header.max_msg_nums.clamp(1, 1024) as usize;
+        let filter = &pull.filter;
+        let got = self.store.get_messages(
+            &header.topic,
+            header.queue_id,
+            offset,
+            count,
+            PULL_SIZE_MAX,
+            &|code| filter.accepts(code),
+        );
+        let got = match got {
+            Ok(got) => got,
+            Err(error) => {
+                let answer = refusal(&request, ResponseCode::SYSTEM_ERROR, &error.to_string());
+                self.reply(ctx, id, &request, &answer);
+                return;
+            }
+        };
+        let not_found =
+            response_code(got.status, header.queue_offset) == ResponseCode::PULL_NOT_FOUND;
+        if first && not_found && flags.has_suspend() && header.queue_offset >= 0 {
+            let hold = if self.config.long_polling_enable {
+                Duration::from_millis(header.suspend_timeout_millis.clamp(0, 60_000) as u64)
+            } else {
+                self.config.short_polling_time
+            };
+            let (topic, queue_id) = (header.topic.clone(), header.queue_id);
+            let held = HeldPull {
+                connection: id,
+                request,
+                queue_offset: offset,
+                deadline: Instant::now() + hold,
+                filter: pull.filter,
+            };
+            self.long_polls.hold(&topic, queue_id, held);
+            self.held_count
+                .store(self.long_polls.len(), std::sync::atomic::Ordering::Release);
+            return;
+        }
+        let answer = response(&request, header.queue_offset, got);
+        self.reply(ctx, id, &request, &answer);
+    }
+
+    fn check_pull(&mut self, request: &RemotingCommand) -> Result<Pull, (ResponseCode, String)> {
+        let header = PullMessageRequestHeader::read_from(&request.ext_fields)
+            .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+        if self.config.broker_permission & PERM_READ == 0 {
+            return Err((
+                ResponseCode::NO_PERMISSION,
+                format!(
+                    "the broker[{}] pulling message is forbidden",
+                    self.store_host
+                ),
+            ));
+        }
+        let group = header.consumer_group.as_str();
+        let Some(group_config) = self.groups.find_or_create(group) else {
+            return Err((
+                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("subscription group [{group}] does not exist"),
+            ));
+        };
+        if !group_config.consume_enable {
+            return Err((
+                ResponseCode::NO_PERMISSION,
+                format!("subscription group no permission, {group}"),
+            ));
+        }
+        let topic = header.topic.as_str();
+        let Some(topic_config) = self.topics.get(topic) else {
+            return Err((
+                ResponseCode::TOPIC_NOT_EXIST,
+                format!("topic[{topic}] not exist, apply first please!"),
+            ));
+        };
+        if topic_config.perm & PERM_READ == 0 {
+            return Err((
+                ResponseCode::NO_PERMISSION,
+                format!("the topic[{topic}] pulling message is forbidden"),
+            ));
+        }
+        if header.queue_id < 0 || header.queue_id >= topic_config.read_queue_nums {
+            return Err((
+                ResponseCode::SYSTEM_ERROR,
+                format!(
+                    "queueId[{}] is illegal, topic:[{topic}] read queue nums:[{}]",
+                    header.queue_id, topic_config.read_queue_nums
+                ),
+            ));
+        }
+        if header.queue_offset < 0 {
+            return Err((
+                ResponseCode::PULL_OFFSET_MOVED,
+                format!("queueOffset[{}] is negative", header.queue_offset),
+            ));
+        }
+        let filter = self.pull_filter(&header)?;
+        Ok(Pull { header, filter })
+    }
+
+    /// The tag filter: from the request when it carries its subscription, else from the
+    /// group's heartbeat (which must be at least as new as the pull's).
+    fn pull_filter(
+        &self,
+        header: &PullMessageRequestHeader,
+    ) -> Result<TagFilter, (ResponseCode, String)> {
+        if header.pull_sys_flag().has_subscription() {
+            return Ok(TagFilter::parse(
+                header.subscription.as_deref().unwrap_or("*"),
+            ));
+        }
+        let (group, topic) = (&header.consumer_group, &header.topic);
+        let Some(subscription) = self.consumers.subscription(group, topic) else {
+            return Err((
+                ResponseCode::SUBSCRIPTION_NOT_EXIST,
+                format!("the consumer's subscription not exist, group: {group}, topic: {topic}"),
+            ));
+        };
+        if subscription.sub_version < header.sub_version {
+            return Err((
+                ResponseCode::SUBSCRIPTION_NOT_LATEST,
+                "the consumer's subscription not latest".into(),
+            ));
+        }
+        let all =
+            subscription.sub_string.trim().is_empty() || subscription.sub_string.trim() == "*";
+        Ok(TagFilter::from_codes(
+            subscription.code_set.iter().copied(),
+            all,
+        ))
+    }
+}

@@ -1,0 +1,290 @@
+//! The send path on the event loop: checks (permissions, topic, auto-creation, queue id,
+//! retry and dead-letter topics), the append, and the answer: at once, or parked until the
+//! flush watermark passes the message under SYNC_FLUSH (RocketMQ's group commit seen from the
+//! broker), FLUSH_DISK_TIMEOUT when it does not in time.
+
+use std::time::Instant;
+
+use client::net::{ConnectionId, Context};
+use wire::body::TopicConfig;
+use wire::headers::send::{read_send_request, SendMessageRequestHeader, SendMessageResponseHeader};
+use wire::headers::CommandHeader;
+use wire::{properties, RemotingCommand, ResponseCode};
+
+use super::send::{encode_records, message_ids, refuse, Origin, Refusal};
+use crate::config::{BrokerRole, FlushDiskType};
+use crate::server::{Broker, FlushWaiter};
+use crate::store::{commit_log::is_topic_valid, AppendResult, StoreError};
+use crate::topic_config::{is_send_forbidden, PERM_WRITE, RETRY_TOPIC_PREFIX};
+
+/// Store failures as send answers (the one mapping for the send processor).
+pub fn store_refusal(error: &StoreError) -> Refusal {
+    let code = match error {
+        StoreError::Record(_)
+        | StoreError::TopicInvalid { .. }
+        | StoreError::MessageTooLarge { .. } => ResponseCode::MESSAGE_ILLEGAL,
+        StoreError::FlushBehind { .. } => ResponseCode::SYSTEM_BUSY,
+        StoreError::DiskFull { .. } | StoreError::NotWritable { .. } | StoreError::ShuttingDown => {
+            ResponseCode::SERVICE_NOT_AVAILABLE
+        }
+        _ => ResponseCode::SYSTEM_ERROR,
+    };
+    refuse(code, error.to_string())
+}
+
+fn send_response(
+    request: &RemotingCommand,
+    code: ResponseCode,
+    remark: Option<String>,
+    header: &SendMessageResponseHeader,
+) -> RemotingCommand {
+    let mut response = RemotingCommand::response_to(request, code);
+    response.remark = remark;
+    header.write_to(&mut response.ext_fields);
+    response
+}
+
+fn empty_header(queue_id: i32) -> SendMessageResponseHeader {
+    SendMessageResponseHeader {
+        msg_id: String::new(),
+        queue_id,
+        queue_offset: 0,
+        transaction_id: None,
+        msg_region: wire::headers::send::REGION_DEFAULT.to_string(),
+        trace_on: true,
+    }
+}
+
+impl Broker {
+    pub(crate) fn on_send(
+        &mut self,
+        ctx: &mut Context<'_>,
+        id: ConnectionId,
+        request: &RemotingCommand,
+    ) {
+        match self.send(ctx, id, request) {
+            Ok(Some(response)) => self.reply(ctx, id, request, &response),
+            Ok(None) => {}
+            Err(refusal) => {
+                let response = send_response(
+                    request,
+                    refusal.code,
+                    Some(refusal.remark),
+                    &empty_header(0),
+                );
+                self.reply(ctx, id, request, &response);
+            }
+        }
+    }
+
+    /// The answer now, or `None` when it was parked for the flush.
+    fn send(
+        &mut self,
+        ctx: &mut Context<'_>,
+        id: ConnectionId,
+        request: &RemotingCommand,
+    ) -> Result<Option<RemotingCommand>, Refusal> {
+        let header = read_send_request(request.request_code(), &request.ext_fields)
+            .map_err(|e| refuse(ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+        if self.config.broker_permission & PERM_WRITE == 0 {
+            return Err(refuse(
+                ResponseCode::NO_PERMISSION,
+                format!(
+                    "the broker[{}] sending message is forbidden",
+                    self.store_host
+                ),
+            ));
+        }
+        let born_host = ctx
+            .peer_addr(id)
+            .ok_or_else(|| refuse(ResponseCode::SYSTEM_ERROR, "connection gone"))?;
+        let (topic, queue_id) = self.send_destination(&header)?;
+        let origin = Origin {
+            born_host,
+            store_host: self.store_host,
+            cluster: &self.config.broker_cluster_name,
+            message_size_max: self.config.max_message_size,
+        };
+        let mut records = encode_records(&header, &request.body, &topic, queue_id, &origin)?;
+        let result = self
+            .store
+            .append(&mut records)
+            .map_err(|e| store_refusal(&e))?;
+        let mut response = self.appended_response(request, queue_id, &result);
+        if self.config.broker_role == BrokerRole::SyncMaster {
+            // No slave can be connected before replication exists (issue 6): the message is
+            // stored here only, and a SYNC_MASTER must not claim otherwise.
+            response.code = ResponseCode::SLAVE_NOT_AVAILABLE.as_i32();
+            response.remark = Some("slave not available".into());
+        }
+        let wait = header
+            .properties
+            .as_deref()
+            .and_then(|p| properties::find(p, properties::WAIT))
+            != Some("false");
+        let durable = self.store.commit_log().flushed_offset() >= result.end_offset;
+        if self.config.flush_disk_type == FlushDiskType::SyncFlush && wait && !durable {
+            let deadline = Instant::now() + self.config.sync_flush_timeout;
+            let waiter = FlushWaiter {
+                connection: id,
+                response,
+                deadline,
+            };
+            if !request.is_oneway() {
+                self.flush_waiters
+                    .entry(result.end_offset)
+                    .or_default()
+                    .push(waiter);
+            }
+            return Ok(None);
+        }
+        Ok(Some(response))
+    }
+
+    fn appended_response(
+        &self,
+        request: &RemotingCommand,
+        queue_id: i32,
+        result: &AppendResult,
+    ) -> RemotingCommand {
+        let header = SendMessageResponseHeader {
+            msg_id: message_ids(result, self.store_host),
+            queue_id,
+            queue_offset: result.records.first().map_or(0, |r| r.queue_offset),
+            ..empty_header(queue_id)
+        };
+        send_response(request, ResponseCode::SUCCESS, None, &header)
+    }
+
+    /// The topic and queue a send goes to: validated, auto-created when allowed, the queue
+    /// picked when the producer left it to the broker, retries past their limit sent to the
+    /// dead-letter topic.
+    fn send_destination(
+        &mut self,
+        header: &SendMessageRequestHeader,
+    ) -> Result<(String, i32), Refusal> {
+        let topic = header.topic.as_str();
+        if !is_topic_valid(topic) {
+            return Err(refuse(
+                ResponseCode::SYSTEM_ERROR,
+                format!("the topic[{topic}] is invalid"),
+            ));
+        }
+        if is_send_forbidden(topic) {
+            return Err(refuse(
+                ResponseCode::NO_PERMISSION,
+                format!("the topic[{topic}] is a system topic"),
+            ));
+        }
+        if let Some(group) = topic.strip_prefix("%RETRY%") {
+            if let Some(destination) = self.dead_letter(group, header)? {
+                return Ok(destination);
+            }
+        }
+        let config = self.topic_for_send(header)?;
+        if config.perm & PERM_WRITE == 0 {
+            return Err(refuse(
+                ResponseCode::NO_PERMISSION,
+                format!("the topic[{topic}] is not writable"),
+            ));
+        }
+        let queues = config.write_queue_nums.max(config.read_queue_nums);
+        let queue_id = if header.queue_id < 0 {
+            (next_random() % config.write_queue_nums.max(1) as u64) as i32
+        } else {
+            header.queue_id
+        };
+        if queue_id >= queues {
+            return Err(refuse(
+                ResponseCode::SYSTEM_ERROR,
+                format!(
+                    "request queueId[{queue_id}] is illegal, topic {topic} has {queues} queues"
+                ),
+            ));
+        }
+        Ok((topic.to_string(), queue_id))
+    }
+
+    fn topic_for_send(
+        &mut self,
+        header: &SendMessageRequestHeader,
+    ) -> Result<TopicConfig, Refusal> {
+        let topic = header.topic.as_str();
+        if let Some(config) = self.topics.get(topic) {
+            return Ok(config.clone());
+        }
+        let created = if let Some(group) = topic.strip_prefix(RETRY_TOPIC_PREFIX) {
+            Ok(self.topics.create_retry_topic(group, 1, 0))
+        } else {
+            self.topics.create_from_default(
+                topic,
+                &header.default_topic,
+                header.default_topic_queue_nums,
+                0,
+            )
+        };
+        match created {
+            Ok((config, change)) => {
+                let config = config.clone();
+                if change.needs_registration() {
+                    log::info!("topic {topic} created on first send");
+                    self.topics_changed = true;
+                    // Durable before the first message is acked: a crash right after the ack
+                    // must not leave stored messages under an unknown topic. Rare (once per
+                    // topic), so the loop thread can afford the fsync.
+                    if let Err(error) = self.topics.persist() {
+                        log::error!("cannot persist the new topic {topic}: {error}");
+                    }
+                }
+                Ok(config)
+            }
+            Err(refused) => Err(refuse(
+                ResponseCode::TOPIC_NOT_EXIST,
+                format!("topic[{topic}] not exist, apply first please! ({refused:?})"),
+            )),
+        }
+    }
+
+    /// A retry past its group's limit goes to `%DLQ%<group>`, queue 0.
+    fn dead_letter(
+        &mut self,
+        group: &str,
+        header: &SendMessageRequestHeader,
+    ) -> Result<Option<(String, i32)>, Refusal> {
+        let Some(config) = self.groups.find_or_create(group) else {
+            return Err(refuse(
+                ResponseCode::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("subscription group not exist, {group}"),
+            ));
+        };
+        let max = header.max_reconsume_times.unwrap_or(config.retry_max_times);
+        if header.reconsume_times.unwrap_or(0) < max {
+            return Ok(None);
+        }
+        let (dlq, change) = self.topics.create_dlq_topic(group);
+        let dlq = dlq.topic_name.clone();
+        self.topics_changed |= change.needs_registration();
+        Ok(Some((dlq, 0)))
+    }
+}
+
+/// A cheap per-thread random number for picking queues (xorshift, seeded from the clock).
+fn next_random() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64 | 1)
+                .unwrap_or(0x2545_F491_4F6C_DD1D),
+        );
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        x
+    })
+}

@@ -1,0 +1,380 @@
+//! The broker process around its store: binds `listenPort` and `listenPort - 2` (the Java
+//! client's VIP channel) on one `client::net` event loop, routes each request to its
+//! processor, parks SYNC_FLUSH answers until the flush watermark passes them and pulls until a
+//! message arrives, registers with the name servers, and persists its state off the loop.
+//!
+//! ```text
+//!  event loop thread: sockets, processors, long polls, flush waiters, namesrv registration
+//!  store threads:     flush ──Flushed(offset)──▶ loop     dispatch ──Arrived──▶ loop
+//!  persister thread:  config files (topics, offsets, groups), write + fsync + rename
+//! ```
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use client::net::{CloseReason, ConnectionId, Context, EventLoop, Handler, LoopConfig, Remote};
+use wire::{RemotingCommand, RequestCode, ResponseCode};
+
+use crate::client_manager::{ConsumerManager, ProducerManager};
+use crate::config::{BrokerConfig, FlushDiskType};
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::persister::Persister;
+use crate::processor::long_poll::LongPolls;
+use crate::registration::{self, Identity, Registration};
+use crate::store::{Arrival, MessageStore, StoreError};
+use crate::subscription_group::SubscriptionGroupManager;
+use crate::topic_config::TopicConfigManager;
+
+/// What other threads tell the event loop.
+pub enum Message {
+    /// The commit log is durable up to here.
+    Flushed(u64),
+    /// A message was dispatched to a queue that has held pulls.
+    Arrived {
+        topic: String,
+        queue_id: i32,
+        queue_offset: u64,
+        tags_code: i64,
+    },
+}
+
+/// How often state files are written when changed (`flushConsumerOffsetInterval`).
+const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
+/// How often held pulls are checked for timeouts and missed arrivals.
+const LONG_POLL_SWEEP: Duration = Duration::from_secs(1);
+/// How long a client may stay silent before its registration is dropped.
+const CLIENT_EXPIRY: Duration = Duration::from_secs(120);
+
+/// A SYNC_FLUSH answer waiting for the flush watermark.
+pub(crate) struct FlushWaiter {
+    pub connection: ConnectionId,
+    pub response: RemotingCommand,
+    pub deadline: Instant,
+}
+
+pub struct Server {
+    event_loop: EventLoop<Broker>,
+    handler: Broker,
+    local_addr: SocketAddr,
+}
+
+pub struct Broker {
+    pub(crate) config: BrokerConfig,
+    pub(crate) store: Arc<MessageStore>,
+    /// STOREHOST of every record: `brokerIP1:listenPort`.
+    pub(crate) store_host: SocketAddr,
+    pub(crate) topics: TopicConfigManager,
+    pub(crate) offsets: ConsumerOffsetManager,
+    pub(crate) groups: SubscriptionGroupManager,
+    pub(crate) consumers: ConsumerManager<ConnectionId>,
+    pub(crate) producers: ProducerManager<ConnectionId>,
+    pub(crate) long_polls: LongPolls<ConnectionId>,
+    /// Shared with the arrival listener: no loop message while nothing is held.
+    pub(crate) held_count: Arc<AtomicUsize>,
+    pub(crate) flush_waiters: BTreeMap<u64, Vec<FlushWaiter>>,
+    pub(crate) registration: Registration,
+    pub(crate) topics_changed: bool,
+    persister: Persister,
+    last_persist: Instant,
+    last_sweep: Instant,
+    stop: Option<&'static AtomicBool>,
+}
+
+impl Server {
+    /// Opens the store (recovering it), loads the state files, binds the ports.
+    pub fn bind(config: BrokerConfig) -> io::Result<Server> {
+        let loop_config = LoopConfig::default();
+        let mut event_loop = EventLoop::<Broker>::new(loop_config)?;
+        let remote = event_loop.remote();
+        let held_count = Arc::new(AtomicUsize::new(0));
+        let store = open_store(&config, &remote, &held_count)?;
+        let address = SocketAddr::new(config.broker_ip1, config.listen_port);
+        let bind_address = SocketAddr::new([0, 0, 0, 0].into(), config.listen_port);
+        let bind_address = if config.broker_ip1.is_loopback() {
+            address
+        } else {
+            bind_address
+        };
+        let local_addr = event_loop.listen(bind_address)?;
+        if config.listen_port >= 3 {
+            let vip = SocketAddr::new(bind_address.ip(), config.listen_port - 2);
+            if let Err(error) = event_loop.listen(vip) {
+                log::warn!("cannot listen on the VIP port {vip}: {error}");
+            }
+        }
+        let store_host = SocketAddr::new(config.broker_ip1, local_addr.port());
+        let handler = Broker::new(config, store, store_host, held_count)?;
+        Ok(Server {
+            event_loop,
+            handler,
+            local_addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `stop` becomes true, then stops cleanly: unregister, flush, persist.
+    pub fn run(mut self, stop: &'static AtomicBool) -> io::Result<()> {
+        log::info!("broker serving on {}", self.local_addr);
+        self.handler.stop = Some(stop);
+        let result = self.event_loop.run(&mut self.handler);
+        self.handler.shutdown();
+        result
+    }
+}
+
+fn open_store(
+    config: &BrokerConfig,
+    remote: &Remote<Message>,
+    held_count: &Arc<AtomicUsize>,
+) -> io::Result<Arc<MessageStore>> {
+    let arrivals = remote.clone();
+    let held = held_count.clone();
+    let listener: crate::store::ArrivalListener = Arc::new(move |arrival: &Arrival<'_>| {
+        if held.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let _ = arrivals.send(Message::Arrived {
+            topic: arrival.topic.to_string(),
+            queue_id: arrival.queue_id,
+            queue_offset: arrival.queue_offset,
+            tags_code: arrival.tags_code,
+        });
+    });
+    let store = MessageStore::open(config.store_config(), Some(listener)).map_err(store_io)?;
+    if config.flush_disk_type == FlushDiskType::SyncFlush {
+        let flushed = remote.clone();
+        store
+            .commit_log()
+            .set_flush_listener(Some(Arc::new(move |offset| {
+                let _ = flushed.send(Message::Flushed(offset));
+            })));
+    }
+    Ok(Arc::new(store))
+}
+
+pub(crate) fn store_io(error: StoreError) -> io::Error {
+    match error {
+        StoreError::Io(error) => error,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+impl Broker {
+    fn new(
+        config: BrokerConfig,
+        store: Arc<MessageStore>,
+        store_host: SocketAddr,
+        held_count: Arc<AtomicUsize>,
+    ) -> io::Result<Broker> {
+        let topics = TopicConfigManager::load(&config)?;
+        let offsets = ConsumerOffsetManager::load(&config.store_path_root_dir)?;
+        let groups = SubscriptionGroupManager::load(&config)?;
+        let namesrvs = registration::resolve(&config.namesrv_addrs).map_err(io::Error::other)?;
+        let identity = Identity {
+            cluster_name: config.broker_cluster_name.clone(),
+            broker_name: config.broker_name.clone(),
+            broker_id: config.broker_id,
+            broker_addr: store_host.to_string(),
+            ha_server_addr: SocketAddr::new(config.broker_ip2, config.ha_listen_port).to_string(),
+        };
+        let period = config.register_name_server_period;
+        Ok(Broker {
+            registration: Registration::new(identity, namesrvs, period),
+            persister: Persister::spawn()?,
+            config,
+            store,
+            store_host,
+            topics,
+            offsets,
+            groups,
+            consumers: ConsumerManager::new(),
+            producers: ProducerManager::new(),
+            long_polls: LongPolls::default(),
+            held_count,
+            flush_waiters: BTreeMap::new(),
+            topics_changed: false,
+            last_persist: Instant::now(),
+            last_sweep: Instant::now(),
+            stop: None,
+        })
+    }
+
+    /// Hands the state files that changed to the persister thread.
+    fn persist(&mut self) {
+        if let Some(bytes) = self.offsets.take_snapshot() {
+            self.persister
+                .submit(self.offsets.path().to_path_buf(), bytes);
+        }
+        if let Some(bytes) = self.topics.take_snapshot() {
+            self.persister
+                .submit(self.topics.path().to_path_buf(), bytes);
+        }
+        if let Some(bytes) = self.groups.take_snapshot() {
+            self.persister
+                .submit(self.groups.path().to_path_buf(), bytes);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.persist();
+        self.persister.finish();
+        if let Err(error) = self.store.shutdown() {
+            log::error!("store shutdown: {error}");
+        }
+        log::info!("broker stopped");
+    }
+
+    pub(crate) fn reply(
+        &self,
+        ctx: &mut Context<'_>,
+        id: ConnectionId,
+        request: &RemotingCommand,
+        response: &RemotingCommand,
+    ) {
+        if !request.is_oneway() {
+            ctx.send(id, response);
+        }
+    }
+
+    fn on_request(&mut self, ctx: &mut Context<'_>, id: ConnectionId, request: RemotingCommand) {
+        use RequestCode as C;
+        let code = request.request_code();
+        match code {
+            C::SEND_MESSAGE | C::SEND_MESSAGE_V2 | C::SEND_BATCH_MESSAGE => {
+                self.on_send(ctx, id, &request)
+            }
+            C::PULL_MESSAGE => self.on_pull(ctx, id, request, true),
+            _ => {
+                let response = self.on_management(ctx, id, &request);
+                self.reply(ctx, id, &request, &response);
+            }
+        }
+    }
+
+    /// Answers parked SYNC_FLUSH sends the watermark has passed.
+    fn on_flushed(&mut self, ctx: &mut Context<'_>, flushed_offset: u64) {
+        let still_waiting = self.flush_waiters.split_off(&(flushed_offset + 1));
+        let done = std::mem::replace(&mut self.flush_waiters, still_waiting);
+        for waiter in done.into_values().flatten() {
+            ctx.send(waiter.connection, &waiter.response);
+        }
+    }
+
+    /// Parked sends past their deadline: FLUSH_DISK_TIMEOUT (the message is stored).
+    fn expire_flush_waiters(&mut self, ctx: &mut Context<'_>, now: Instant) {
+        for waiters in self.flush_waiters.values_mut() {
+            waiters.retain(|waiter| {
+                if now < waiter.deadline {
+                    return true;
+                }
+                let mut response = waiter.response.clone();
+                response.code = ResponseCode::FLUSH_DISK_TIMEOUT.as_i32();
+                response.remark = Some("flush to disk timed out".into());
+                ctx.send(waiter.connection, &response);
+                false
+            });
+        }
+        self.flush_waiters.retain(|_, waiters| !waiters.is_empty());
+    }
+
+    fn sweep(&mut self, ctx: &mut Context<'_>, now: Instant) {
+        let store = self.store.clone();
+        let due = self.long_polls.on_tick(now, |topic, queue_id| {
+            store.queue_offsets(topic, queue_id).1
+        });
+        self.held_count
+            .store(self.long_polls.len(), Ordering::Release);
+        for held in due {
+            self.on_pull(ctx, held.connection, held.request, false);
+        }
+        let expired = self.consumers.expire(now, CLIENT_EXPIRY);
+        for connection in expired
+            .connections
+            .iter()
+            .chain(&self.producers.expire(now, CLIENT_EXPIRY).connections)
+        {
+            log::info!("closing client connection {connection:?}: silent past the expiry");
+            ctx.close(*connection);
+        }
+        for group in expired.groups {
+            self.notify_consumer_ids_changed(ctx, &group);
+        }
+    }
+}
+
+impl Handler for Broker {
+    type Message = Message;
+
+    fn on_command(&mut self, ctx: &mut Context<'_>, id: ConnectionId, command: RemotingCommand) {
+        if command.is_response() {
+            if self.registration.is_namesrv_connection(id) {
+                self.registration.on_response(&command);
+            }
+            return;
+        }
+        self.on_request(ctx, id, command);
+    }
+
+    fn on_close(&mut self, ctx: &mut Context<'_>, id: ConnectionId, _reason: &CloseReason) {
+        self.long_polls.on_connection_closed(id);
+        self.held_count
+            .store(self.long_polls.len(), Ordering::Release);
+        for group in self.consumers.on_connection_closed(id) {
+            self.notify_consumer_ids_changed(ctx, &group);
+        }
+        self.producers.on_connection_closed(id);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_>, message: Message) {
+        match message {
+            Message::Flushed(offset) => self.on_flushed(ctx, offset),
+            Message::Arrived {
+                topic,
+                queue_id,
+                queue_offset,
+                tags_code,
+            } => {
+                let woken =
+                    self.long_polls
+                        .on_arrival(&topic, queue_id, queue_offset + 1, tags_code);
+                self.held_count
+                    .store(self.long_polls.len(), Ordering::Release);
+                for held in woken {
+                    self.on_pull(ctx, held.connection, held.request, false);
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context<'_>, now: Instant) {
+        if self.stop.is_some_and(|stop| stop.load(Ordering::SeqCst)) {
+            log::info!("stop requested");
+            self.registration.unregister(ctx);
+            ctx.stop();
+            return;
+        }
+        let force = std::mem::take(&mut self.topics_changed);
+        let (topics, permission) = (&self.topics, self.config.broker_permission);
+        self.registration
+            .tick(ctx, now, force, || topics.registration_wrapper(permission));
+        if !self.flush_waiters.is_empty() {
+            self.on_flushed(ctx, self.store.commit_log().flushed_offset());
+            self.expire_flush_waiters(ctx, now);
+        }
+        if now.duration_since(self.last_sweep) >= LONG_POLL_SWEEP {
+            self.last_sweep = now;
+            self.sweep(ctx, now);
+        }
+        if now.duration_since(self.last_persist) >= PERSIST_INTERVAL {
+            self.last_persist = now;
+            self.persist();
+        }
+    }
+}

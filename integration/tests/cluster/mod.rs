@@ -1,0 +1,129 @@
+//! Shared by the broker test files: a namesrv and a broker started on loopback, and raw
+//! send and pull requests.
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use integration::{spawn_broker, spawn_namesrv, Process, RawClient, TempDir};
+use wire::headers::pull::PullSysFlag;
+use wire::message::RecordView;
+use wire::{RemotingCommand, RequestCode, ResponseCode};
+
+pub struct Cluster {
+    pub namesrv: (Process, SocketAddr),
+    pub broker: Option<(Process, SocketAddr)>,
+    pub dir: TempDir,
+}
+
+impl Cluster {
+    pub fn start(extra: &str) -> Cluster {
+        let dir = TempDir::new("broker");
+        let namesrv_dir = dir.path().join("namesrv");
+        std::fs::create_dir_all(&namesrv_dir).unwrap();
+        let namesrv = spawn_namesrv(&namesrv_dir, "");
+        let mut cluster = Cluster {
+            namesrv,
+            broker: None,
+            dir,
+        };
+        cluster.start_broker(extra);
+        cluster
+    }
+
+    pub fn start_broker(&mut self, extra: &str) {
+        let broker = spawn_broker(self.dir.path(), self.namesrv.1, extra);
+        self.broker = Some(broker);
+    }
+
+    pub fn broker_addr(&self) -> SocketAddr {
+        self.broker.as_ref().unwrap().1
+    }
+
+    pub fn client(&self) -> RawClient {
+        RawClient::connect(self.broker_addr()).unwrap()
+    }
+
+    pub fn stop_broker(&mut self, signal: i32) {
+        let (mut process, _) = self.broker.take().unwrap();
+        process.signal(signal);
+        assert!(
+            process.wait_timeout(Duration::from_secs(20)).is_some(),
+            "broker did not stop"
+        );
+    }
+
+    /// Whether the namesrv has a route for `topic` pointing at this broker.
+    pub fn routed(&self, topic: &str) -> bool {
+        let mut namesrv = RawClient::connect(self.namesrv.1).unwrap();
+        let request = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC, 0)
+            .with_ext("topic", topic);
+        let response = namesrv.call(request).unwrap();
+        response.response_code() == ResponseCode::SUCCESS
+            && String::from_utf8_lossy(&response.body).contains(&self.broker_addr().to_string())
+    }
+}
+
+pub fn send(
+    client: &mut RawClient,
+    topic: &str,
+    queue_id: i32,
+    body: &str,
+    tags: &str,
+) -> RemotingCommand {
+    let properties = format!("TAGS\u{1}{tags}\u{2}WAIT\u{1}true\u{2}UNIQ_KEY\u{1}{body}");
+    let request = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, 0)
+        .with_ext("a", "pg")
+        .with_ext("b", topic)
+        .with_ext("c", "TBW102")
+        .with_ext("d", "4")
+        .with_ext("e", queue_id.to_string())
+        .with_ext("f", "0")
+        .with_ext("g", "1700000000000")
+        .with_ext("h", "0")
+        .with_ext("i", properties)
+        .with_ext("j", "0")
+        .with_ext("k", "false")
+        .with_ext("m", "false")
+        .with_body(body.as_bytes().to_vec());
+    client.call(request).unwrap()
+}
+
+pub fn pull_request(
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    subscription: &str,
+    suspend_ms: i64,
+) -> RemotingCommand {
+    let flags = PullSysFlag::new(false, suspend_ms > 0, true, false).bits();
+    RemotingCommand::request(RequestCode::PULL_MESSAGE, 0)
+        .with_ext("consumerGroup", "cg")
+        .with_ext("topic", topic)
+        .with_ext("queueId", queue_id.to_string())
+        .with_ext("queueOffset", offset.to_string())
+        .with_ext("maxMsgNums", "32")
+        .with_ext("sysFlag", flags.to_string())
+        .with_ext("commitOffset", "0")
+        .with_ext("suspendTimeoutMillis", suspend_ms.to_string())
+        .with_ext("subscription", subscription)
+        .with_ext("subVersion", "1")
+        .with_ext("expressionType", "TAG")
+}
+
+/// Bodies of the records in a pull answer, CRC-checked.
+pub fn bodies(response: &RemotingCommand) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut position = 0;
+    while position < response.body.len() {
+        let (view, size) = RecordView::decode(&response.body[position..], true).unwrap();
+        out.push(String::from_utf8(view.body.to_vec()).unwrap());
+        position += size;
+    }
+    out
+}
+
+pub fn ext(response: &RemotingCommand, key: &str) -> String {
+    response.ext_fields.get(key).unwrap_or_default().to_string()
+}
