@@ -206,3 +206,167 @@ fn hostile_requests_get_answers_and_the_broker_keeps_serving() {
     let still = send(&mut client, "Hostile", 0, "after", "x");
     assert_eq!(still.response_code(), ResponseCode::SUCCESS);
 }
+
+fn admin(client: &mut RawClient, code: RequestCode, fields: &[(&str, &str)]) -> RemotingCommand {
+    let mut request = RemotingCommand::request(code, 0);
+    for (key, value) in fields {
+        request = request.with_ext(*key, *value);
+    }
+    let response = client.call(request).unwrap();
+    assert_eq!(
+        response.response_code(),
+        ResponseCode::SUCCESS,
+        "{code:?}: {:?}",
+        response.remark
+    );
+    response
+}
+
+fn json(response: &RemotingCommand) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&response.body).to_string();
+    serde_json::from_str(&wire::fastjson::normalize(&text)).unwrap()
+}
+
+/// Six messages on "Admin", a consumer and a producer heartbeat, an offset commit; returns
+/// the cluster, a client and the last message's offset id.
+fn seeded_cluster() -> (Cluster, RawClient, String) {
+    let cluster = Cluster::start("");
+    let mut client = cluster.client();
+    let mut msg_id = String::new();
+    for n in 0..6 {
+        let response = send(&mut client, "Admin", n % 2, &format!("a{n}"), "x");
+        msg_id = ext(&response, "msgId");
+    }
+    let heartbeat = serde_json::json!({
+        "clientID": "127.0.0.1@probe",
+        "producerDataSet": [{"groupName": "pg"}],
+        "consumerDataSet": [{
+            "groupName": "cg", "consumeType": "CONSUME_PASSIVELY", "messageModel": "CLUSTERING",
+            "consumeFromWhere": "CONSUME_FROM_LAST_OFFSET", "unitMode": false,
+            "subscriptionDataSet": [{"topic": "Admin", "subString": "*", "tagsSet": [], "codeSet": [],
+                                     "subVersion": 1, "expressionType": "TAG", "classFilterMode": false}]
+        }]
+    });
+    let beat = RemotingCommand::request(RequestCode::HEART_BEAT, 0)
+        .with_body(serde_json::to_vec(&heartbeat).unwrap());
+    assert_eq!(
+        client.call(beat).unwrap().response_code(),
+        ResponseCode::SUCCESS
+    );
+    admin(
+        &mut client,
+        RequestCode::UPDATE_CONSUMER_OFFSET,
+        &[
+            ("consumerGroup", "cg"),
+            ("topic", "Admin"),
+            ("queueId", "0"),
+            ("commitOffset", "2"),
+        ],
+    );
+
+    (cluster, client, msg_id)
+}
+
+#[test]
+fn admin_queries_report_topics_groups_clients_and_counters() {
+    let (_cluster, mut client, _) = seeded_cluster();
+    let stats = json(&admin(
+        &mut client,
+        RequestCode::GET_TOPIC_STATS_INFO,
+        &[("topic", "Admin")],
+    ));
+    let text = stats.to_string();
+    assert!(text.contains("\"maxOffset\":3"), "{text}");
+    let consume = admin(
+        &mut client,
+        RequestCode::GET_CONSUME_STATS,
+        &[("consumerGroup", "cg"), ("topic", "Admin")],
+    );
+    let text = String::from_utf8_lossy(&consume.body).to_string();
+    assert!(
+        text.contains("\"brokerOffset\":3") && text.contains("\"consumerOffset\":2"),
+        "{text}"
+    );
+    let connections = admin(
+        &mut client,
+        RequestCode::GET_CONSUMER_CONNECTION_LIST,
+        &[("consumerGroup", "cg")],
+    );
+    assert!(String::from_utf8_lossy(&connections.body).contains("127.0.0.1@probe"));
+    let ids = admin(
+        &mut client,
+        RequestCode::GET_CONSUMER_LIST_BY_GROUP,
+        &[("consumerGroup", "cg")],
+    );
+    assert_eq!(json(&ids)["consumerIdList"][0], "127.0.0.1@probe");
+    let producers = admin(
+        &mut client,
+        RequestCode::GET_PRODUCER_CONNECTION_LIST,
+        &[("producerGroup", "pg")],
+    );
+    assert!(String::from_utf8_lossy(&producers.body).contains("127.0.0.1@probe"));
+    let offsets = admin(&mut client, RequestCode::GET_ALL_CONSUMER_OFFSET, &[]);
+    assert!(String::from_utf8_lossy(&offsets.body).contains("Admin@cg"));
+    let runtime = json(&admin(
+        &mut client,
+        RequestCode::GET_BROKER_RUNTIME_INFO,
+        &[],
+    ));
+    assert_eq!(runtime["table"]["msgPutTotalTodayNow"], "6");
+}
+
+#[test]
+fn admin_requests_manage_groups_topics_and_view_messages() {
+    let (cluster, mut client, msg_id) = seeded_cluster();
+    let group =
+        serde_json::json!({"groupName": "newGroup", "consumeEnable": true, "retryMaxTimes": 5});
+    let create_group =
+        RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, 0)
+            .with_body(serde_json::to_vec(&group).unwrap());
+    assert_eq!(
+        client.call(create_group).unwrap().response_code(),
+        ResponseCode::SUCCESS
+    );
+    let groups = admin(
+        &mut client,
+        RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&groups.body).contains("newGroup"));
+    admin(
+        &mut client,
+        RequestCode::UPDATE_AND_CREATE_TOPIC,
+        &[
+            ("topic", "Made"),
+            ("defaultTopic", "TBW102"),
+            ("readQueueNums", "3"),
+            ("writeQueueNums", "3"),
+            ("perm", "6"),
+            ("topicFilterType", "SINGLE_TAG"),
+            ("order", "false"),
+        ],
+    );
+    let topics = admin(&mut client, RequestCode::GET_ALL_TOPIC_CONFIG, &[]);
+    assert!(String::from_utf8_lossy(&topics.body).contains("\"Made\""));
+    assert!(
+        wait_until(Duration::from_secs(10), || cluster.routed("Made")),
+        "created topic not routed"
+    );
+    admin(
+        &mut client,
+        RequestCode::DELETE_TOPIC_IN_BROKER,
+        &[("topic", "Made")],
+    );
+    let topics = admin(&mut client, RequestCode::GET_ALL_TOPIC_CONFIG, &[]);
+    assert!(!String::from_utf8_lossy(&topics.body).contains("\"Made\""));
+
+    let id = wire::message_id::OffsetMsgId::decode(&msg_id).unwrap();
+    let offset = id.commit_log_offset.to_string();
+    let viewed = admin(
+        &mut client,
+        RequestCode::VIEW_MESSAGE_BY_ID,
+        &[("offset", &offset)],
+    );
+    let (record, _) = wire::message::RecordView::decode(&viewed.body, true).unwrap();
+    assert_eq!(record.body, b"a5");
+}

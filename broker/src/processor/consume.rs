@@ -89,6 +89,7 @@ impl Broker {
                 .store(self.long_polls.len(), std::sync::atomic::Ordering::Release);
             return;
         }
+        self.stats.got_messages += got.record_count as u64;
         let answer = response(&request, header.queue_offset, got);
         self.reply(ctx, id, &request, &answer);
     }

@@ -59,10 +59,12 @@ impl Broker {
                 response.body = self.topics.encode();
                 Ok(response)
             }
-            other => Err((
-                ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
-                format!(" request type {} not supported", other.as_i32()),
-            )),
+            other => self.on_admin(request).unwrap_or_else(|| {
+                Err((
+                    ResponseCode::REQUEST_CODE_NOT_SUPPORTED,
+                    format!(" request type {} not supported", other.as_i32()),
+                ))
+            }),
         };
         answer.unwrap_or_else(|(code, remark)| {
             let mut response = RemotingCommand::response_to(request, code);

@@ -1,6 +1,7 @@
 //! Request processors of the broker, one request family per module; each turns a decoded
 //! request into a response (or a parked request) on the event-loop thread.
 
+pub mod admin;
 pub mod consume;
 pub mod long_poll;
 pub mod manage;

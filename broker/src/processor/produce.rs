@@ -110,6 +110,8 @@ impl Broker {
             .store
             .append(&mut records)
             .map_err(|e| store_refusal(&e))?;
+        self.stats.put_messages += result.records.len() as u64;
+        self.stats.put_bytes += records.len() as u64;
         let mut response = self.appended_response(request, queue_id, &result);
         if self.config.broker_role == BrokerRole::SyncMaster {
             // No slave can be connected before replication exists (issue 6): the message is

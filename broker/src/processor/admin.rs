@@ -1,0 +1,276 @@
+//! Admin queries and group administration: GET_BROKER_RUNTIME_INFO, GET_TOPIC_STATS_INFO,
+//! GET_CONSUME_STATS, GET_CONSUMER_CONNECTION_LIST, GET_PRODUCER_CONNECTION_LIST,
+//! GET_ALL_CONSUMER_OFFSET, the subscription-group requests, and VIEW_MESSAGE_BY_ID.
+//! Bodies are upstream's JSON, as `mqadmin` reads them.
+//!
+//! Runs on the event-loop thread; the counters it reports are kept by the send and pull paths.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use wire::body::{
+    ConsumeStats, KvTable, MessageQueue, OffsetWrapper, SubscriptionGroupConfig, TopicOffset,
+    TopicStatsTable,
+};
+use wire::headers::admin::{
+    DeleteSubscriptionGroupRequestHeader, GetConsumeStatsRequestHeader,
+    GetConsumerConnectionListRequestHeader, GetProducerConnectionListRequestHeader,
+    GetTopicStatsInfoRequestHeader, ViewMessageRequestHeader,
+};
+use wire::headers::CommandHeader;
+use wire::{RemotingCommand, RequestCode, ResponseCode};
+
+use crate::server::Broker;
+
+/// Counters behind GET_BROKER_RUNTIME_INFO (and `mqbench`'s sanity check).
+#[derive(Debug, Clone)]
+pub struct BrokerStats {
+    pub boot: Instant,
+    pub boot_timestamp_ms: i64,
+    /// Messages stored since start.
+    pub put_messages: u64,
+    pub put_bytes: u64,
+    /// Messages handed to consumers since start.
+    pub got_messages: u64,
+}
+
+impl BrokerStats {
+    pub fn new() -> BrokerStats {
+        BrokerStats {
+            boot: Instant::now(),
+            boot_timestamp_ms: crate::topic_config::now_ms(),
+            put_messages: 0,
+            put_bytes: 0,
+            got_messages: 0,
+        }
+    }
+}
+
+impl Default for BrokerStats {
+    fn default() -> Self {
+        BrokerStats::new()
+    }
+}
+
+type Answer = Result<RemotingCommand, (ResponseCode, String)>;
+
+fn read<H: CommandHeader>(request: &RemotingCommand) -> Result<H, (ResponseCode, String)> {
+    H::read_from(&request.ext_fields).map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))
+}
+
+fn with_body(request: &RemotingCommand, body: Vec<u8>) -> RemotingCommand {
+    let mut response = RemotingCommand::response_to(request, ResponseCode::SUCCESS);
+    response.body = body;
+    response
+}
+
+impl Broker {
+    /// Answers an admin request, or `None` when `request` is not one of them.
+    pub(crate) fn on_admin(&mut self, request: &RemotingCommand) -> Option<Answer> {
+        use RequestCode as C;
+        let answer = match request.request_code() {
+            C::GET_BROKER_RUNTIME_INFO => Ok(with_body(request, self.runtime_info().encode())),
+            C::GET_TOPIC_STATS_INFO => self.on_topic_stats(request),
+            C::GET_CONSUME_STATS => self.on_consume_stats(request),
+            C::GET_CONSUMER_CONNECTION_LIST => self.on_consumer_connections(request),
+            C::GET_PRODUCER_CONNECTION_LIST => self.on_producer_connections(request),
+            C::GET_ALL_CONSUMER_OFFSET => Ok(with_body(request, self.offsets.wrapper().encode())),
+            C::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => {
+                Ok(with_body(request, self.groups.wrapper().encode()))
+            }
+            C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => self.on_update_group(request),
+            C::DELETE_SUBSCRIPTIONGROUP => self.on_delete_group(request),
+            C::VIEW_MESSAGE_BY_ID => self.on_view_message(request),
+            _ => return None,
+        };
+        Some(answer)
+    }
+
+    fn runtime_info(&self) -> KvTable {
+        let log = self.store.commit_log();
+        let uptime = self.stats.boot.elapsed().as_secs_f64().max(1e-3);
+        let entries = [
+            ("brokerVersionDesc", "V4_9_8".to_string()),
+            ("brokerVersion", wire::VERSION_CURRENT.to_string()),
+            ("bootTimestamp", self.stats.boot_timestamp_ms.to_string()),
+            (
+                "runtime",
+                format!("[ {} s ]", self.stats.boot.elapsed().as_secs()),
+            ),
+            ("msgPutTotalTodayNow", self.stats.put_messages.to_string()),
+            ("msgGetTotalTodayNow", self.stats.got_messages.to_string()),
+            ("msgPutTotalTodayMorning", "0".to_string()),
+            ("msgGetTotalTodayMorning", "0".to_string()),
+            ("putMessageSizeTotal", self.stats.put_bytes.to_string()),
+            (
+                "putTps",
+                format!("{:.2}", self.stats.put_messages as f64 / uptime),
+            ),
+            (
+                "getTransferedTps",
+                format!("{:.2}", self.stats.got_messages as f64 / uptime),
+            ),
+            ("commitLogMinOffset", log.min_offset().to_string()),
+            ("commitLogMaxOffset", log.written_offset().to_string()),
+            ("commitLogFlushedOffset", log.flushed_offset().to_string()),
+            (
+                "dispatchBehindBytes",
+                (log.written_offset() - self.store.dispatched_offset().min(log.written_offset()))
+                    .to_string(),
+            ),
+            ("brokerRole", format!("{:?}", self.config.broker_role)),
+            ("directIo", log.is_direct().to_string()),
+            ("heldPulls", self.long_polls.len().to_string()),
+        ];
+        KvTable {
+            table: entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+
+    fn queue(&self, topic: &str, queue_id: i32) -> MessageQueue {
+        MessageQueue {
+            broker_name: self.config.broker_name.clone(),
+            queue_id,
+            topic: topic.to_string(),
+        }
+    }
+
+    /// Store time of the message just before `offset` (0 when there is none).
+    fn last_timestamp(&self, topic: &str, queue_id: i32, offset: u64) -> i64 {
+        if offset == 0 {
+            return 0;
+        }
+        self.store
+            .store_timestamp_at(topic, queue_id, offset - 1)
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    fn on_topic_stats(&self, request: &RemotingCommand) -> Answer {
+        let header: GetTopicStatsInfoRequestHeader = read(request)?;
+        let Some(config) = self.topics.get(&header.topic) else {
+            return Err((
+                ResponseCode::TOPIC_NOT_EXIST,
+                format!("topic[{}] not exist", header.topic),
+            ));
+        };
+        let mut table = TopicStatsTable::default();
+        for queue_id in 0..config.write_queue_nums {
+            let (min_offset, max_offset) = self.store.queue_offsets(&header.topic, queue_id);
+            let offset = TopicOffset {
+                last_update_timestamp: self.last_timestamp(&header.topic, queue_id, max_offset),
+                max_offset: max_offset as i64,
+                min_offset: min_offset as i64,
+            };
+            table
+                .offset_table
+                .insert(self.queue(&header.topic, queue_id), offset);
+        }
+        Ok(with_body(request, table.encode()))
+    }
+
+    fn on_consume_stats(&self, request: &RemotingCommand) -> Answer {
+        let header: GetConsumeStatsRequestHeader = read(request)?;
+        let group = &header.consumer_group;
+        let topics: Vec<String> = match &header.topic {
+            Some(topic) if !topic.is_empty() => vec![topic.clone()],
+            _ => self.offsets.topics_of_group(group).into_iter().collect(),
+        };
+        let mut offset_table = BTreeMap::new();
+        for topic in topics {
+            let Some(config) = self.topics.get(&topic) else {
+                continue;
+            };
+            for queue_id in 0..config.write_queue_nums {
+                let (_, max_offset) = self.store.queue_offsets(&topic, queue_id);
+                let consumer_offset = self.offsets.query(group, &topic, queue_id).unwrap_or(0);
+                let wrapper = OffsetWrapper {
+                    broker_offset: max_offset as i64,
+                    consumer_offset,
+                    last_timestamp: self.last_timestamp(
+                        &topic,
+                        queue_id,
+                        consumer_offset.max(0) as u64,
+                    ),
+                };
+                offset_table.insert(self.queue(&topic, queue_id), wrapper);
+            }
+        }
+        let stats = ConsumeStats {
+            consume_tps: 0.0,
+            offset_table,
+        };
+        Ok(with_body(request, stats.encode()))
+    }
+
+    fn on_consumer_connections(&self, request: &RemotingCommand) -> Answer {
+        let header: GetConsumerConnectionListRequestHeader = read(request)?;
+        match self.consumers.consumer_connection(&header.consumer_group) {
+            Some(connection) => Ok(with_body(request, connection.encode())),
+            None => Err((
+                ResponseCode::CONSUMER_NOT_ONLINE,
+                format!("the consumer group[{}] not online", header.consumer_group),
+            )),
+        }
+    }
+
+    fn on_producer_connections(&self, request: &RemotingCommand) -> Answer {
+        let header: GetProducerConnectionListRequestHeader = read(request)?;
+        match self.producers.producer_connection(&header.producer_group) {
+            Some(connection) => {
+                let body = serde_json::to_vec(&connection)
+                    .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+                Ok(with_body(request, body))
+            }
+            None => Err((
+                ResponseCode::SYSTEM_ERROR,
+                format!("the producer group[{}] not exist", header.producer_group),
+            )),
+        }
+    }
+
+    fn on_update_group(&mut self, request: &RemotingCommand) -> Answer {
+        let config = SubscriptionGroupConfig::decode(&request.body).map_err(|e| {
+            (
+                ResponseCode::SYSTEM_ERROR,
+                format!("subscription group body: {e}"),
+            )
+        })?;
+        if !crate::subscription_group::is_valid_group_name(&config.group_name) {
+            return Err((
+                ResponseCode::SYSTEM_ERROR,
+                format!("invalid group name {:?}", config.group_name),
+            ));
+        }
+        self.groups.update(config);
+        Ok(RemotingCommand::response_to(request, ResponseCode::SUCCESS))
+    }
+
+    fn on_delete_group(&mut self, request: &RemotingCommand) -> Answer {
+        let header: DeleteSubscriptionGroupRequestHeader = read(request)?;
+        self.groups.delete(&header.group_name);
+        if header.remove_offset {
+            self.offsets.remove_group(&header.group_name);
+        }
+        Ok(RemotingCommand::response_to(request, ResponseCode::SUCCESS))
+    }
+
+    fn on_view_message(&self, request: &RemotingCommand) -> Answer {
+        let header: ViewMessageRequestHeader = read(request)?;
+        let record = self
+            .store
+            .record_at(header.offset.max(0) as u64)
+            .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+        match record {
+            Some(record) => Ok(with_body(request, record)),
+            None => Err((
+                ResponseCode::SYSTEM_ERROR,
+                format!("no message at offset {}", header.offset),
+            )),
+        }
+    }
+}
