@@ -31,6 +31,8 @@ use crate::topic_config::TopicConfigManager;
 
 /// What other threads tell the event loop.
 pub enum Message {
+    /// A pull worker read the store for a pull.
+    PullDone(Box<crate::processor::consume::PullDone>),
     /// The commit log is durable up to here.
     Flushed(u64),
     /// A message was dispatched to a queue that has held pulls.
@@ -79,6 +81,7 @@ pub struct Broker {
     pub(crate) registration: Registration,
     pub(crate) topics_changed: bool,
     pub(crate) stats: crate::processor::admin::BrokerStats,
+    pub(crate) pull_workers: Option<crate::processor::pull_workers::PullWorkers>,
     persister: Persister,
     last_persist: Instant,
     last_sweep: Instant,
@@ -108,7 +111,13 @@ impl Server {
             }
         }
         let store_host = SocketAddr::new(config.broker_ip1, local_addr.port());
-        let handler = Broker::new(config, store, store_host, held_count)?;
+        let workers = crate::processor::pull_workers::PullWorkers::spawn(
+            config.worker_threads,
+            store.clone(),
+            event_loop.remote(),
+        )?;
+        let mut handler = Broker::new(config, store, store_host, held_count)?;
+        handler.pull_workers = Some(workers);
         Ok(Server {
             event_loop,
             handler,
@@ -202,6 +211,7 @@ impl Broker {
             flush_waiters: BTreeMap::new(),
             topics_changed: false,
             stats: crate::processor::admin::BrokerStats::new(),
+            pull_workers: None,
             last_persist: Instant::now(),
             last_sweep: Instant::now(),
             stop: None,
@@ -225,6 +235,7 @@ impl Broker {
     }
 
     fn shutdown(&mut self) {
+        self.pull_workers = None;
         self.persist();
         self.persister.finish();
         if let Err(error) = self.store.shutdown() {
@@ -337,6 +348,7 @@ impl Handler for Broker {
     fn on_message(&mut self, ctx: &mut Context<'_>, message: Message) {
         match message {
             Message::Flushed(offset) => self.on_flushed(ctx, offset),
+            Message::PullDone(done) => self.on_pull_done(ctx, *done),
             Message::Arrived {
                 topic,
                 queue_id,

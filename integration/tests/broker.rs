@@ -370,3 +370,57 @@ fn admin_requests_manage_groups_topics_and_view_messages() {
     let (record, _) = wire::message::RecordView::decode(&viewed.body, true).unwrap();
     assert_eq!(record.body, b"a5");
 }
+
+#[test]
+fn old_data_is_pulled_through_the_pull_workers() {
+    let cluster = Cluster::start("");
+    let mut client = cluster.client();
+    // 48 MiB in 4 MiB batches: well past the 32 MiB the commit log keeps in memory.
+    for batch in 0..12 {
+        let bodies: Vec<Vec<u8>> = (0..64)
+            .map(|n| {
+                let mut body = format!("b{batch}-{n}|").repeat(16 * 1024).into_bytes();
+                body.truncate(60 * 1024);
+                body
+            })
+            .collect();
+        let response = send_batch(&mut client, "Cold", 0, &bodies);
+        assert_eq!(
+            response.response_code(),
+            ResponseCode::SUCCESS,
+            "{:?}",
+            response.remark
+        );
+    }
+    // Memory is released only once flushed (ASYNC_FLUSH: within the 500 ms interval).
+    let flushed = || {
+        let mut info = RawClient::connect(cluster.broker_addr()).unwrap();
+        let request = RemotingCommand::request(RequestCode::GET_BROKER_RUNTIME_INFO, 0);
+        let body = info.call(request).unwrap().body;
+        let table: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        table["table"]["commitLogFlushedOffset"] == table["table"]["commitLogMaxOffset"]
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), flushed),
+        "never flushed"
+    );
+    let first = client.call(pull_request("Cold", 0, 0, "*", 0)).unwrap();
+    assert_eq!(
+        first.response_code(),
+        ResponseCode::SUCCESS,
+        "{:?}",
+        first.remark
+    );
+    let got = bodies(&first);
+    assert!(!got.is_empty());
+    assert!(got[0].starts_with("b0-0|b0-0|"), "{}", &got[0][..20]);
+    let mut runtime = RawClient::connect(cluster.broker_addr()).unwrap();
+    let info = runtime
+        .call(RemotingCommand::request(
+            RequestCode::GET_BROKER_RUNTIME_INFO,
+            0,
+        ))
+        .unwrap();
+    let text = String::from_utf8_lossy(&info.body).to_string();
+    assert!(!text.contains("\"diskPulls\":\"0\""), "{text}");
+}

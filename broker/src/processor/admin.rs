@@ -32,6 +32,8 @@ pub struct BrokerStats {
     pub put_bytes: u64,
     /// Messages handed to consumers since start.
     pub got_messages: u64,
+    /// Pulls whose data was older than the memory window, read by a pull worker.
+    pub disk_pulls: u64,
 }
 
 impl BrokerStats {
@@ -42,6 +44,7 @@ impl BrokerStats {
             put_messages: 0,
             put_bytes: 0,
             got_messages: 0,
+            disk_pulls: 0,
         }
     }
 }
@@ -121,6 +124,7 @@ impl Broker {
             ("brokerRole", format!("{:?}", self.config.broker_role)),
             ("directIo", log.is_direct().to_string()),
             ("heldPulls", self.long_polls.len().to_string()),
+            ("diskPulls", self.stats.disk_pulls.to_string()),
         ];
         KvTable {
             table: entries

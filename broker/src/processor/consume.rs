@@ -1,7 +1,8 @@
 //! The pull path on the event loop: group, topic, queue and subscription checks in upstream's
 //! order, the piggy-backed offset commit (first execution only), the store read, and long
 //! polling: a pull that finds nothing is held (once) until a message arrives or its suspend
-//! time passes.
+//! time passes. Reads that would touch the disk run on the pull workers
+//! ([`super::pull_workers`]); their results come back to the loop as messages.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use super::long_poll::HeldPull;
 use super::pull::{refusal, response, response_code, TagFilter, PULL_SIZE_MAX};
 use crate::config::BrokerRole;
 use crate::server::Broker;
+use crate::store::{GetResult, MessageStore, StoreError};
 use crate::topic_config::PERM_READ;
 
 /// A checked pull: where to read and what passes the filter.
@@ -22,8 +24,43 @@ struct Pull {
     filter: TagFilter,
 }
 
+/// A checked pull on its way to the store, on the loop thread or a pull worker.
+pub struct PullJob {
+    pub connection: ConnectionId,
+    pub request: RemotingCommand,
+    header: PullMessageRequestHeader,
+    filter: TagFilter,
+    /// False when a held pull runs again: it is never held twice.
+    first: bool,
+}
+
+/// A pull job with what the store gave back.
+pub struct PullDone {
+    job: PullJob,
+    got: Result<GetResult, StoreError>,
+}
+
+/// The store read of a pull; runs wherever the job is.
+pub fn read(store: &MessageStore, job: PullJob) -> PullDone {
+    let header = &job.header;
+    let offset = header.queue_offset.max(0) as u64;
+    let count = header.max_msg_nums.clamp(1, 1024) as usize;
+    let filter = &job.filter;
+    let got = store.get_messages(
+        &header.topic,
+        header.queue_id,
+        offset,
+        count,
+        PULL_SIZE_MAX,
+        &|code| filter.accepts(code),
+    );
+    PullDone { job, got }
+}
+
 impl Broker {
     /// Serves a pull; `first` is false when a held pull runs again (no holding, no commit).
+    /// Reads of data older than the commit log's memory window go to a pull worker, so a slow
+    /// disk never stalls the event loop.
     pub(crate) fn on_pull(
         &mut self,
         ctx: &mut Context<'_>,
@@ -40,8 +77,10 @@ impl Broker {
             }
         };
         let header = &pull.header;
-        let flags = header.pull_sys_flag();
-        if first && flags.has_commit_offset() && self.config.broker_role != BrokerRole::Slave {
+        if first
+            && header.pull_sys_flag().has_commit_offset()
+            && self.config.broker_role != BrokerRole::Slave
+        {
             self.offsets.commit(
                 &header.consumer_group,
                 &header.topic,
@@ -49,28 +88,47 @@ impl Broker {
                 header.commit_offset,
             );
         }
-        let offset = header.queue_offset.max(0) as u64;
-        let count = header.max_msg_nums.clamp(1, 1024) as usize;
-        let filter = &pull.filter;
-        let got = self.store.get_messages(
+        let cold = self.store.needs_disk(
             &header.topic,
             header.queue_id,
-            offset,
-            count,
-            PULL_SIZE_MAX,
-            &|code| filter.accepts(code),
+            header.queue_offset.max(0) as u64,
         );
+        let job = PullJob {
+            connection: id,
+            request,
+            header: pull.header,
+            filter: pull.filter,
+            first,
+        };
+        let job = match (cold, &self.pull_workers) {
+            (true, Some(workers)) => match workers.submit(Box::new(job)) {
+                Ok(()) => {
+                    self.stats.disk_pulls += 1;
+                    return;
+                }
+                Err(job) => *job,
+            },
+            _ => job,
+        };
+        let done = read(&self.store, job);
+        self.on_pull_done(ctx, done);
+    }
+
+    /// Answers (or holds) a pull once the store has been read.
+    pub(crate) fn on_pull_done(&mut self, ctx: &mut Context<'_>, done: PullDone) {
+        let PullDone { job, got } = done;
+        let (id, request, header) = (job.connection, &job.request, &job.header);
         let got = match got {
             Ok(got) => got,
             Err(error) => {
-                let answer = refusal(&request, ResponseCode::SYSTEM_ERROR, &error.to_string());
-                self.reply(ctx, id, &request, &answer);
+                let answer = refusal(request, ResponseCode::SYSTEM_ERROR, &error.to_string());
+                self.reply(ctx, id, request, &answer);
                 return;
             }
         };
         let not_found =
             response_code(got.status, header.queue_offset) == ResponseCode::PULL_NOT_FOUND;
-        if first && not_found && flags.has_suspend() && header.queue_offset >= 0 {
+        if job.first && not_found && header.pull_sys_flag().has_suspend() {
             let hold = if self.config.long_polling_enable {
                 Duration::from_millis(header.suspend_timeout_millis.clamp(0, 60_000) as u64)
             } else {
@@ -79,10 +137,10 @@ impl Broker {
             let (topic, queue_id) = (header.topic.clone(), header.queue_id);
             let held = HeldPull {
                 connection: id,
-                request,
-                queue_offset: offset,
+                queue_offset: header.queue_offset.max(0) as u64,
+                request: job.request,
                 deadline: Instant::now() + hold,
-                filter: pull.filter,
+                filter: job.filter,
             };
             self.long_polls.hold(&topic, queue_id, held);
             self.held_count
@@ -90,8 +148,8 @@ impl Broker {
             return;
         }
         self.stats.got_messages += got.record_count as u64;
-        let answer = response(&request, header.queue_offset, got);
-        self.reply(ctx, id, &request, &answer);
+        let answer = response(request, header.queue_offset, got);
+        self.reply(ctx, id, request, &answer);
     }
 
     fn check_pull(&mut self, request: &RemotingCommand) -> Result<Pull, (ResponseCode, String)> {

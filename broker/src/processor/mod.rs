@@ -7,4 +7,5 @@ pub mod long_poll;
 pub mod manage;
 pub mod produce;
 pub mod pull;
+pub mod pull_workers;
 pub mod send;

@@ -233,6 +233,11 @@ impl CommitLog {
         self.min_offset.load(Ordering::Acquire)
     }
 
+    /// The oldest offset served from memory: reads below it go to disk.
+    pub fn memory_start(&self) -> u64 {
+        lock(&self.state).chunks.front_offset()
+    }
+
     pub fn is_direct(&self) -> bool {
         self.storage.is_direct()
     }
@@ -361,6 +366,13 @@ impl CommitLog {
 
     fn copy_in(&self, state: &mut AppendState, offset: u64, bytes: &[u8]) {
         state.chunks.write(offset, bytes);
+    }
+
+    /// Releases flushed chunks out of the memory window; the flush thread calls it after each
+    /// flush so memory shrinks back even when appends stop.
+    pub(super) fn trim(&self) {
+        let mut state = lock(&self.state);
+        self.trim_chunks(&mut state);
     }
 
     fn trim_chunks(&self, state: &mut AppendState) {

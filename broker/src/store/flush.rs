@@ -71,6 +71,7 @@ pub fn flush(log: &CommitLog, staging: &mut AlignedBuffer) -> Result<u64, StoreE
         file.sync_data()?;
     }
     log.publish_flushed(dirty.written_offset);
+    log.trim();
     Ok(dirty.written_offset)
 }
 

@@ -136,6 +136,22 @@ impl MessageStore {
         Ok(())
     }
 
+    /// Whether reading the queue from `queue_offset` would go to disk: its message is older
+    /// than the commit log's memory window. (The consume-queue unit itself is read through
+    /// the page cache.)
+    pub fn needs_disk(&self, topic: &str, queue_id: i32, queue_offset: u64) -> bool {
+        let Some(queue) = self.queues.get(topic, queue_id) else {
+            return false;
+        };
+        let unit = lock_queue(&queue).unit(queue_offset);
+        match unit {
+            Ok(Some(unit)) if unit != BLANK_UNIT => {
+                (unit.commit_log_offset.max(0) as u64) < self.log.memory_start()
+            }
+            _ => false,
+        }
+    }
+
     /// (min, max) queue offsets of a queue; (0, 0) when it does not exist.
     pub fn queue_offsets(&self, topic: &str, queue_id: i32) -> (u64, u64) {
         match self.queues.get(topic, queue_id) {

@@ -127,3 +127,34 @@ pub fn bodies(response: &RemotingCommand) -> Vec<String> {
 pub fn ext(response: &RemotingCommand, key: &str) -> String {
     response.ext_fields.get(key).unwrap_or_default().to_string()
 }
+
+/// One SEND_BATCH_MESSAGE of `bodies` to `topic`/`queue_id`.
+pub fn send_batch(
+    client: &mut RawClient,
+    topic: &str,
+    queue_id: i32,
+    bodies: &[Vec<u8>],
+) -> RemotingCommand {
+    let items: Vec<wire::message::batch::BatchItem> = bodies
+        .iter()
+        .map(|body| wire::message::batch::BatchItem {
+            flag: 0,
+            body: body.clone(),
+            properties: String::new(),
+        })
+        .collect();
+    let mut body = Vec::new();
+    wire::message::batch::encode_batch(&items, &mut body).unwrap();
+    let request = RemotingCommand::request(RequestCode::SEND_BATCH_MESSAGE, 0)
+        .with_ext("a", "pg")
+        .with_ext("b", topic)
+        .with_ext("c", "TBW102")
+        .with_ext("d", "4")
+        .with_ext("e", queue_id.to_string())
+        .with_ext("f", "0")
+        .with_ext("g", "1700000000000")
+        .with_ext("h", "0")
+        .with_ext("m", "true")
+        .with_body(body);
+    client.call(request).unwrap()
+}
