@@ -78,6 +78,7 @@ pub struct Broker {
     /// Shared with the arrival listener: no loop message while nothing is held.
     pub(crate) held_count: Arc<AtomicUsize>,
     pub(crate) flush_waiters: BTreeMap<u64, Vec<FlushWaiter>>,
+    pub(crate) flush_waiter_count: usize,
     pub(crate) registration: Registration,
     pub(crate) topics_changed: bool,
     pub(crate) stats: crate::processor::admin::BrokerStats,
@@ -209,6 +210,7 @@ impl Broker {
             long_polls: LongPolls::default(),
             held_count,
             flush_waiters: BTreeMap::new(),
+            flush_waiter_count: 0,
             topics_changed: false,
             stats: crate::processor::admin::BrokerStats::new(),
             pull_workers: None,
@@ -276,17 +278,20 @@ impl Broker {
         let still_waiting = self.flush_waiters.split_off(&(flushed_offset + 1));
         let done = std::mem::replace(&mut self.flush_waiters, still_waiting);
         for waiter in done.into_values().flatten() {
+            self.flush_waiter_count -= 1;
             ctx.send(waiter.connection, &waiter.response);
         }
     }
 
     /// Parked sends past their deadline: FLUSH_DISK_TIMEOUT (the message is stored).
     fn expire_flush_waiters(&mut self, ctx: &mut Context<'_>, now: Instant) {
+        let mut expired = 0;
         for waiters in self.flush_waiters.values_mut() {
             waiters.retain(|waiter| {
                 if now < waiter.deadline {
                     return true;
                 }
+                expired += 1;
                 let mut response = waiter.response.clone();
                 response.code = ResponseCode::FLUSH_DISK_TIMEOUT.as_i32();
                 response.remark = Some("flush to disk timed out".into());
@@ -295,6 +300,7 @@ impl Broker {
             });
         }
         self.flush_waiters.retain(|_, waiters| !waiters.is_empty());
+        self.flush_waiter_count -= expired;
     }
 
     fn sweep(&mut self, ctx: &mut Context<'_>, now: Instant) {

@@ -17,6 +17,10 @@ use crate::server::{Broker, FlushWaiter};
 use crate::store::{commit_log::is_topic_valid, AppendResult, StoreError};
 use crate::topic_config::{is_send_forbidden, PERM_WRITE, RETRY_TOPIC_PREFIX};
 
+/// SYNC_FLUSH answers parked at most; past it sends get SYSTEM_BUSY rather than queue without
+/// bound behind a slow disk.
+const FLUSH_WAITERS_MAX: usize = 65_536;
+
 /// Store failures as send answers (the one mapping for the send processor).
 pub fn store_refusal(error: &StoreError) -> Refusal {
     let code = match error {
@@ -95,6 +99,15 @@ impl Broker {
                 ),
             ));
         }
+        if self.flush_waiter_count >= FLUSH_WAITERS_MAX {
+            return Err(refuse(
+                ResponseCode::SYSTEM_BUSY,
+                format!(
+                    "[OVERLOAD] {} sends wait for the disk; try later",
+                    self.flush_waiter_count
+                ),
+            ));
+        }
         let born_host = ctx
             .peer_addr(id)
             .ok_or_else(|| refuse(ResponseCode::SYSTEM_ERROR, "connection gone"))?;
@@ -133,6 +146,7 @@ impl Broker {
                 deadline,
             };
             if !request.is_oneway() {
+                self.flush_waiter_count += 1;
                 self.flush_waiters
                     .entry(result.end_offset)
                     .or_default()
