@@ -361,6 +361,12 @@ impl BrokerConfig {
         if self.io_threads == 0 || self.worker_threads == 0 {
             return inconsistent("ioThreads and workerThreads must be at least 1".into());
         }
+        if self.io_threads > 1 {
+            log::warn!(
+                "ioThreads={}: one event loop serves every socket for now; using 1",
+                self.io_threads
+            );
+        }
         let record_size_max = self.max_message_size as u64 + 64 * 1024;
         if self.mapped_file_size_commit_log < record_size_max {
             return inconsistent(format!(

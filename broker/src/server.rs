@@ -283,6 +283,21 @@ impl Broker {
         }
     }
 
+    /// At a clean stop: waits (bounded) for the flush of what was appended, so every parked
+    /// SYNC_FLUSH send gets its real answer before the sockets close.
+    fn finish_parked_sends(&mut self, ctx: &mut Context<'_>) {
+        if self.flush_waiters.is_empty() {
+            return;
+        }
+        let log = self.store.commit_log();
+        let written = log.written_offset();
+        if let Err(error) = log.wait_flushed(written, self.config.sync_flush_timeout) {
+            log::warn!("stopping with sends not yet durable: {error}");
+        }
+        self.on_flushed(ctx, log.flushed_offset());
+        self.expire_flush_waiters(ctx, Instant::now() + self.config.sync_flush_timeout);
+    }
+
     /// Parked sends past their deadline: FLUSH_DISK_TIMEOUT (the message is stored).
     fn expire_flush_waiters(&mut self, ctx: &mut Context<'_>, now: Instant) {
         let mut expired = 0;
@@ -376,6 +391,7 @@ impl Handler for Broker {
     fn on_tick(&mut self, ctx: &mut Context<'_>, now: Instant) {
         if self.stop.is_some_and(|stop| stop.load(Ordering::SeqCst)) {
             log::info!("stop requested");
+            self.finish_parked_sends(ctx);
             self.registration.unregister(ctx);
             ctx.stop();
             return;

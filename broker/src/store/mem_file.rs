@@ -41,6 +41,8 @@ struct Faults {
     torn_write: Option<usize>,
     /// Fail syncs with EIO while set.
     syncs_failing: bool,
+    /// Every sync takes this long, as a real disk's would.
+    sync_delay: Option<std::time::Duration>,
 }
 
 struct State {
@@ -94,6 +96,10 @@ impl MemFile {
 
     pub fn tear_write_next(&self, landed: usize) {
         self.state().faults.torn_write = Some(landed);
+    }
+
+    pub fn delay_syncs(&self, delay: std::time::Duration) {
+        self.state().faults.sync_delay = Some(delay);
     }
 
     pub fn fail_syncs(&self, failing: bool) {
@@ -193,6 +199,10 @@ impl BlockFile for MemFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        let delay = self.state().faults.sync_delay;
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
         let mut state = self.state();
         if state.faults.syncs_failing {
             return Err(eio());

@@ -190,6 +190,13 @@ fn group_commit_acknowledges_concurrent_writers_with_fewer_syncs() {
     let dir = TempDir::new("group");
     let storage = Arc::new(MemStorage::new(true));
     let store = Arc::new(mem_store(&dir.0, &storage, FlushMode::Sync));
+    fill(&store, 1, 10, 1);
+    for name in storage.names() {
+        storage
+            .file(&name)
+            .unwrap()
+            .delay_syncs(Duration::from_millis(1));
+    }
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let store = store.clone();
@@ -210,7 +217,8 @@ fn group_commit_acknowledges_concurrent_writers_with_fewer_syncs() {
         .iter()
         .map(|n| storage.file(n).unwrap().sync_count())
         .sum();
-    assert!(syncs < 800, "{syncs} syncs for 800 acknowledged appends");
+    // A 1 ms sync can carry every append that landed meanwhile: far fewer syncs than acks.
+    assert!(syncs < 400, "{syncs} syncs for 800 acknowledged appends");
 }
 
 #[test]
@@ -237,6 +245,11 @@ fn a_failing_disk_times_out_waiters_refuses_writes_then_recovers() {
     file.fail_syncs(false);
     wait_until("writes accepted", || {
         store.append(&mut record("T", 0, b"y", None)).is_ok()
+    });
+    // Faults must hit the next append's flush, not one still pending.
+    let log = store.commit_log();
+    wait_until("all flushed", || {
+        log.flushed_offset() == log.written_offset()
     });
     // EIO on a write, and a short write: the flush retries and nothing acked is lost.
     file.fail_writes(1);
