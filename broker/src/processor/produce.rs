@@ -137,24 +137,38 @@ impl Broker {
             .as_deref()
             .and_then(|p| properties::find(p, properties::WAIT))
             != Some("false");
-        let durable = self.store.commit_log().flushed_offset() >= result.end_offset;
-        if self.config.flush_disk_type == FlushDiskType::SyncFlush && wait && !durable {
+        if wait && self.config.flush_disk_type == FlushDiskType::SyncFlush {
+            return Ok(self.park_until_flushed(id, request, response, result.end_offset));
+        }
+        Ok(Some(response))
+    }
+
+    /// SYNC_FLUSH: the answer waits for the flush watermark to pass `end_offset` (group
+    /// commit); `None` when parked.
+    fn park_until_flushed(
+        &mut self,
+        id: ConnectionId,
+        request: &RemotingCommand,
+        response: RemotingCommand,
+        end_offset: u64,
+    ) -> Option<RemotingCommand> {
+        if self.store.commit_log().flushed_offset() >= end_offset {
+            return Some(response);
+        }
+        if !request.is_oneway() {
             let deadline = Instant::now() + self.config.sync_flush_timeout;
             let waiter = FlushWaiter {
                 connection: id,
                 response,
                 deadline,
             };
-            if !request.is_oneway() {
-                self.flush_waiter_count += 1;
-                self.flush_waiters
-                    .entry(result.end_offset)
-                    .or_default()
-                    .push(waiter);
-            }
-            return Ok(None);
+            self.flush_waiter_count += 1;
+            self.flush_waiters
+                .entry(end_offset)
+                .or_default()
+                .push(waiter);
         }
-        Ok(Some(response))
+        None
     }
 
     fn appended_response(
