@@ -10,6 +10,8 @@
 pub mod client_manager;
 pub mod config;
 pub mod consumer_offset;
+pub mod durability;
+pub mod ha;
 pub mod persister;
 pub mod processor;
 pub mod registration;

@@ -9,7 +9,6 @@
 //!  persister thread:  config files (topics, offsets, groups), write + fsync + rename
 //! ```
 
-use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,11 +16,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use client::net::{CloseReason, ConnectionId, Context, EventLoop, Handler, LoopConfig, Remote};
-use wire::{RemotingCommand, RequestCode, ResponseCode};
+use wire::{RemotingCommand, RequestCode};
 
 use crate::client_manager::{ConsumerManager, ProducerManager};
-use crate::config::{BrokerConfig, FlushDiskType};
+use crate::config::{BrokerConfig, BrokerRole, FlushDiskType};
 use crate::consumer_offset::ConsumerOffsetManager;
+use crate::durability::Waiters;
+use crate::ha::master::HaMaster;
+use crate::ha::slave::HaSlave;
+use crate::ha::sync::{SlaveSync, Table};
 use crate::persister::Persister;
 use crate::processor::long_poll::LongPolls;
 use crate::registration::{self, Identity, Registration};
@@ -35,6 +38,8 @@ pub enum Message {
     PullDone(Box<crate::processor::consume::PullDone>),
     /// The commit log is durable up to here.
     Flushed(u64),
+    /// A slave holds the commit log up to here.
+    SlaveAcked(u64),
     /// A message was dispatched to a queue that has held pulls.
     Arrived {
         topic: String,
@@ -50,13 +55,6 @@ const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 const LONG_POLL_SWEEP: Duration = Duration::from_secs(1);
 /// How long a client may stay silent before its registration is dropped.
 const CLIENT_EXPIRY: Duration = Duration::from_secs(120);
-
-/// A SYNC_FLUSH answer waiting for the flush watermark.
-pub(crate) struct FlushWaiter {
-    pub connection: ConnectionId,
-    pub response: RemotingCommand,
-    pub deadline: Instant,
-}
 
 pub struct Server {
     event_loop: EventLoop<Broker>,
@@ -77,8 +75,10 @@ pub struct Broker {
     pub(crate) long_polls: LongPolls<ConnectionId>,
     /// Shared with the arrival listener: no loop message while nothing is held.
     pub(crate) held_count: Arc<AtomicUsize>,
-    pub(crate) flush_waiters: BTreeMap<u64, Vec<FlushWaiter>>,
-    pub(crate) flush_waiter_count: usize,
+    pub(crate) waiters: Waiters<ConnectionId>,
+    pub(crate) ha_master: Option<HaMaster>,
+    pub(crate) ha_slave: Option<HaSlave>,
+    slave_sync: SlaveSync,
     pub(crate) registration: Registration,
     pub(crate) topics_changed: bool,
     pub(crate) stats: crate::processor::admin::BrokerStats,
@@ -117,8 +117,11 @@ impl Server {
             store.clone(),
             event_loop.remote(),
         )?;
-        let mut handler = Broker::new(config, store, store_host, held_count)?;
+        let (ha_master, ha_slave, ha_port) = start_ha(&config, &store, &event_loop, bind_address)?;
+        let mut handler = Broker::new(config, store, store_host, held_count, ha_port)?;
         handler.pull_workers = Some(workers);
+        handler.ha_master = ha_master;
+        handler.ha_slave = ha_slave;
         Ok(Server {
             event_loop,
             handler,
@@ -138,6 +141,32 @@ impl Server {
         self.handler.shutdown();
         result
     }
+}
+
+/// A master serves its slaves on `haListenPort`; a slave starts replicating from its master.
+/// Returns them and the HA port to advertise.
+fn start_ha(
+    config: &BrokerConfig,
+    store: &Arc<MessageStore>,
+    event_loop: &EventLoop<Broker>,
+    bind_address: SocketAddr,
+) -> io::Result<(Option<HaMaster>, Option<HaSlave>, u16)> {
+    if config.broker_role == BrokerRole::Slave {
+        let master = config
+            .ha_master_address
+            .as_deref()
+            .and_then(|a| a.parse().ok());
+        let slave = HaSlave::start(store.clone(), master)?;
+        return Ok((None, Some(slave), config.ha_listen_port));
+    }
+    let remote = event_loop.remote();
+    let on_ack: crate::ha::master::AckListener = Arc::new(move |offset| {
+        let _ = remote.send(Message::SlaveAcked(offset));
+    });
+    let address = SocketAddr::new(bind_address.ip(), config.ha_listen_port);
+    let master = HaMaster::start(address, store.clone(), on_ack)?;
+    let port = master.local_addr().port();
+    Ok((Some(master), None, port))
 }
 
 fn open_store(
@@ -183,6 +212,7 @@ impl Broker {
         store: Arc<MessageStore>,
         store_host: SocketAddr,
         held_count: Arc<AtomicUsize>,
+        ha_port: u16,
     ) -> io::Result<Broker> {
         let topics = TopicConfigManager::load(&config)?;
         let offsets = ConsumerOffsetManager::load(&config.store_path_root_dir)?;
@@ -193,7 +223,7 @@ impl Broker {
             broker_name: config.broker_name.clone(),
             broker_id: config.broker_id,
             broker_addr: store_host.to_string(),
-            ha_server_addr: SocketAddr::new(config.broker_ip2, config.ha_listen_port).to_string(),
+            ha_server_addr: SocketAddr::new(config.broker_ip2, ha_port).to_string(),
         };
         let period = config.register_name_server_period;
         Ok(Broker {
@@ -209,8 +239,10 @@ impl Broker {
             producers: ProducerManager::new(),
             long_polls: LongPolls::default(),
             held_count,
-            flush_waiters: BTreeMap::new(),
-            flush_waiter_count: 0,
+            waiters: Waiters::default(),
+            ha_master: None,
+            ha_slave: None,
+            slave_sync: SlaveSync::default(),
             topics_changed: false,
             stats: crate::processor::admin::BrokerStats::new(),
             pull_workers: None,
@@ -238,6 +270,12 @@ impl Broker {
 
     fn shutdown(&mut self) {
         self.pull_workers = None;
+        if let Some(ha) = self.ha_master.take() {
+            ha.stop();
+        }
+        if let Some(ha) = self.ha_slave.take() {
+            ha.stop();
+        }
         self.persist();
         self.persister.finish();
         if let Err(error) = self.store.shutdown() {
@@ -273,49 +311,85 @@ impl Broker {
         }
     }
 
-    /// Answers parked SYNC_FLUSH sends the watermark has passed.
-    fn on_flushed(&mut self, ctx: &mut Context<'_>, flushed_offset: u64) {
-        let still_waiting = self.flush_waiters.split_off(&(flushed_offset + 1));
-        let done = std::mem::replace(&mut self.flush_waiters, still_waiting);
-        for waiter in done.into_values().flatten() {
-            self.flush_waiter_count -= 1;
-            ctx.send(waiter.connection, &waiter.response);
+    /// A slave: points replication at the master the namesrv names (unless configured) and
+    /// copies the master's tables.
+    fn follow_master(&mut self, ctx: &mut Context<'_>, now: Instant) {
+        let master = &self.registration.master;
+        let ha_address = match &self.config.ha_master_address {
+            Some(address) => address.parse().ok(),
+            None => master
+                .ha_server_addr
+                .as_deref()
+                .and_then(|a| a.parse().ok()),
+        };
+        if let (Some(slave), Some(address)) = (&self.ha_slave, ha_address) {
+            slave.set_master(address);
+        }
+        let master_addr = master.master_addr.as_deref().and_then(|a| a.parse().ok());
+        self.slave_sync.tick(ctx, now, master_addr);
+    }
+
+    /// A table from the master (slave sync).
+    fn on_master_table(&mut self, response: &RemotingCommand) {
+        let Some(table) = self.slave_sync.on_response(response) else {
+            return;
+        };
+        let result =
+            match table {
+                Table::Topics => wire::fastjson::from_fastjson::<
+                    wire::body::TopicConfigSerializeWrapper,
+                >(&response.body, "TopicConfigSerializeWrapper")
+                .map(|w| self.topics.replace_all(w)),
+                Table::Offsets => wire::body::ConsumerOffsetWrapper::decode(&response.body)
+                    .map(|w| self.offsets.replace_all(w)),
+                Table::Groups => {
+                    crate::subscription_group::SubscriptionGroupWrapper::decode(&response.body)
+                        .map(|w| self.groups.replace_all(w))
+                }
+            };
+        if let Err(error) = result {
+            log::warn!("slave sync: unreadable {table:?} from the master: {error}");
+        }
+    }
+
+    /// Answers parked sends the watermarks have passed.
+    fn on_durability(&mut self, ctx: &mut Context<'_>) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let flushed = self.store.commit_log().flushed_offset();
+        let acked = self
+            .ha_master
+            .as_ref()
+            .map_or(0, |ha| ha.slave_acked_offset());
+        for (connection, response) in self.waiters.ready(flushed, acked) {
+            ctx.send(connection, &response);
         }
     }
 
     /// At a clean stop: waits (bounded) for the flush of what was appended, so every parked
-    /// SYNC_FLUSH send gets its real answer before the sockets close.
+    /// send gets its real answer before the sockets close.
     fn finish_parked_sends(&mut self, ctx: &mut Context<'_>) {
-        if self.flush_waiters.is_empty() {
+        if self.waiters.is_empty() {
             return;
         }
-        let log = self.store.commit_log();
-        let written = log.written_offset();
-        if let Err(error) = log.wait_flushed(written, self.config.sync_flush_timeout) {
+        let log = self.store.commit_log().clone();
+        if let Err(error) = log.wait_flushed(log.written_offset(), self.config.sync_flush_timeout) {
             log::warn!("stopping with sends not yet durable: {error}");
         }
-        self.on_flushed(ctx, log.flushed_offset());
-        self.expire_flush_waiters(ctx, Instant::now() + self.config.sync_flush_timeout);
+        self.on_durability(ctx);
+        let all_late = Instant::now() + self.config.sync_flush_timeout + self.config.slave_timeout;
+        for (connection, response) in self.waiters.expire(all_late, log.flushed_offset()) {
+            ctx.send(connection, &response);
+        }
     }
 
-    /// Parked sends past their deadline: FLUSH_DISK_TIMEOUT (the message is stored).
-    fn expire_flush_waiters(&mut self, ctx: &mut Context<'_>, now: Instant) {
-        let mut expired = 0;
-        for waiters in self.flush_waiters.values_mut() {
-            waiters.retain(|waiter| {
-                if now < waiter.deadline {
-                    return true;
-                }
-                expired += 1;
-                let mut response = waiter.response.clone();
-                response.code = ResponseCode::FLUSH_DISK_TIMEOUT.as_i32();
-                response.remark = Some("flush to disk timed out".into());
-                ctx.send(waiter.connection, &response);
-                false
-            });
+    /// Parked sends past their deadline: FLUSH_DISK_TIMEOUT or FLUSH_SLAVE_TIMEOUT.
+    fn expire_waiters(&mut self, ctx: &mut Context<'_>, now: Instant) {
+        let flushed = self.store.commit_log().flushed_offset();
+        for (connection, response) in self.waiters.expire(now, flushed) {
+            ctx.send(connection, &response);
         }
-        self.flush_waiters.retain(|_, waiters| !waiters.is_empty());
-        self.flush_waiter_count -= expired;
     }
 
     fn sweep(&mut self, ctx: &mut Context<'_>, now: Instant) {
@@ -350,6 +424,8 @@ impl Handler for Broker {
         if command.is_response() {
             if self.registration.is_namesrv_connection(id) {
                 self.registration.on_response(&command);
+            } else if self.slave_sync.is_master_connection(id) {
+                self.on_master_table(&command);
             }
             return;
         }
@@ -368,7 +444,7 @@ impl Handler for Broker {
 
     fn on_message(&mut self, ctx: &mut Context<'_>, message: Message) {
         match message {
-            Message::Flushed(offset) => self.on_flushed(ctx, offset),
+            Message::Flushed(_) | Message::SlaveAcked(_) => self.on_durability(ctx),
             Message::PullDone(done) => self.on_pull_done(ctx, *done),
             Message::Arrived {
                 topic,
@@ -400,9 +476,12 @@ impl Handler for Broker {
         let (topics, permission) = (&self.topics, self.config.broker_permission);
         self.registration
             .tick(ctx, now, force, || topics.registration_wrapper(permission));
-        if !self.flush_waiters.is_empty() {
-            self.on_flushed(ctx, self.store.commit_log().flushed_offset());
-            self.expire_flush_waiters(ctx, now);
+        if !self.waiters.is_empty() {
+            self.on_durability(ctx);
+            self.expire_waiters(ctx, now);
+        }
+        if self.config.broker_role == BrokerRole::Slave {
+            self.follow_master(ctx, now);
         }
         if now.duration_since(self.last_sweep) >= LONG_POLL_SWEEP {
             self.last_sweep = now;

@@ -215,6 +215,16 @@ impl SubscriptionGroupManager {
     }
 
     /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
+    /// A slave takes its master's groups whole (SlaveSynchronize), when the version moved.
+    pub fn replace_all(&mut self, wrapper: SubscriptionGroupWrapper) {
+        if wrapper.data_version == self.data_version {
+            return;
+        }
+        self.table = wrapper.subscription_group_table;
+        self.data_version = wrapper.data_version;
+        self.dirty = true;
+    }
+
     pub fn mark_dirty(&mut self) {
         self.dirty = true;
     }

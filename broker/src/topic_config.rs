@@ -482,6 +482,16 @@ impl TopicConfigManager {
     }
 
     /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
+    /// A slave takes its master's table whole (SlaveSynchronize), when the version moved.
+    pub fn replace_all(&mut self, wrapper: TopicConfigSerializeWrapper) {
+        if wrapper.data_version == self.data_version {
+            return;
+        }
+        self.table = wrapper.topic_config_table;
+        self.data_version = wrapper.data_version;
+        self.dirty = true;
+    }
+
     pub fn mark_dirty(&mut self) {
         self.dirty = true;
     }

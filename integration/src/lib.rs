@@ -447,7 +447,7 @@ pub fn spawn_namesrv(dir: &Path, extra_config: &str) -> (Process, SocketAddr) {
 pub fn spawn_broker(dir: &Path, namesrv: SocketAddr, extra_config: &str) -> (Process, SocketAddr) {
     let config_path = dir.join("broker.conf");
     let config = format!(
-        "brokerClusterName=TestCluster\nbrokerName=broker-a\nbrokerId=0\nlistenPort=0\n\
+        "brokerClusterName=TestCluster\nbrokerName=broker-a\nbrokerId=0\nlistenPort=0\nhaListenPort=0\n\
          brokerIP1=127.0.0.1\nbrokerIP2=127.0.0.1\nnamesrvAddr={namesrv}\n\
          storePathRootDir={}\nmappedFileSizeCommitLog=8388608\nflushDiskType=ASYNC_FLUSH\n\
          {extra_config}\n",

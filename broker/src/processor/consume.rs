@@ -152,6 +152,25 @@ impl Broker {
         self.reply(ctx, id, request, &answer);
     }
 
+    /// The topic's configuration; a slave that has not yet copied a new topic from its master
+    /// (or lost the master) serves the queues its own log holds, read-only.
+    fn topic_for_pull(&self, topic: &str) -> Option<wire::body::TopicConfig> {
+        if let Some(config) = self.topics.get(topic) {
+            return Some(config.clone());
+        }
+        if self.config.broker_role != BrokerRole::Slave {
+            return None;
+        }
+        let queues = self.store.queue_ids(topic).into_iter().max()? + 1;
+        Some(wire::body::TopicConfig {
+            perm: PERM_READ,
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            topic_name: topic.to_string(),
+            ..wire::body::TopicConfig::default()
+        })
+    }
+
     fn check_pull(&mut self, request: &RemotingCommand) -> Result<Pull, (ResponseCode, String)> {
         let header = PullMessageRequestHeader::read_from(&request.ext_fields)
             .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;
@@ -178,7 +197,7 @@ impl Broker {
             ));
         }
         let topic = header.topic.as_str();
-        let Some(topic_config) = self.topics.get(topic) else {
+        let Some(topic_config) = self.topic_for_pull(topic) else {
             return Err((
                 ResponseCode::TOPIC_NOT_EXIST,
                 format!("topic[{topic}] not exist, apply first please!"),

@@ -13,13 +13,16 @@ use wire::{properties, RemotingCommand, ResponseCode};
 
 use super::send::{encode_records, message_ids, refuse, Origin, Refusal};
 use crate::config::{BrokerRole, FlushDiskType};
-use crate::server::{Broker, FlushWaiter};
+use crate::durability::Waiter;
+use crate::server::Broker;
 use crate::store::{commit_log::is_topic_valid, AppendResult, StoreError};
 use crate::topic_config::{is_send_forbidden, PERM_WRITE, RETRY_TOPIC_PREFIX};
 
-/// SYNC_FLUSH answers parked at most; past it sends get SYSTEM_BUSY rather than queue without
-/// bound behind a slow disk.
-const FLUSH_WAITERS_MAX: usize = 65_536;
+/// Answers parked at most; past it sends get SYSTEM_BUSY rather than queue without bound
+/// behind a slow disk or slave.
+const WAITERS_MAX: usize = 65_536;
+/// A slave this far behind counts as unavailable (`haSlaveFallbehindMax`).
+const SLAVE_FALL_BEHIND_MAX: u64 = 256 << 20;
 
 /// Store failures as send answers (the one mapping for the send processor).
 pub fn store_refusal(error: &StoreError) -> Refusal {
@@ -99,12 +102,18 @@ impl Broker {
                 ),
             ));
         }
-        if self.flush_waiter_count >= FLUSH_WAITERS_MAX {
+        if self.config.broker_role == BrokerRole::Slave {
+            return Err(refuse(
+                ResponseCode::SERVICE_NOT_AVAILABLE,
+                "the broker is a slave and cannot accept writes",
+            ));
+        }
+        if self.waiters.len() >= WAITERS_MAX {
             return Err(refuse(
                 ResponseCode::SYSTEM_BUSY,
                 format!(
-                    "[OVERLOAD] {} sends wait for the disk; try later",
-                    self.flush_waiter_count
+                    "[OVERLOAD] {} sends wait for durability; try later",
+                    self.waiters.len()
                 ),
             ));
         }
@@ -125,48 +134,63 @@ impl Broker {
             .map_err(|e| store_refusal(&e))?;
         self.stats.put_messages += result.records.len() as u64;
         self.stats.put_bytes += records.len() as u64;
-        let mut response = self.appended_response(request, queue_id, &result);
-        if self.config.broker_role == BrokerRole::SyncMaster {
-            // No slave can be connected before replication exists (issue 6): the message is
-            // stored here only, and a SYNC_MASTER must not claim otherwise.
-            response.code = ResponseCode::SLAVE_NOT_AVAILABLE.as_i32();
-            response.remark = Some("slave not available".into());
-        }
+        let response = self.appended_response(request, queue_id, &result);
         let wait = header
             .properties
             .as_deref()
             .and_then(|p| properties::find(p, properties::WAIT))
             != Some("false");
-        if wait && self.config.flush_disk_type == FlushDiskType::SyncFlush {
-            return Ok(self.park_until_flushed(id, request, response, result.end_offset));
-        }
-        Ok(Some(response))
+        Ok(self.answer_when_durable(id, request, response, result.end_offset, wait))
     }
 
-    /// SYNC_FLUSH: the answer waits for the flush watermark to pass `end_offset` (group
-    /// commit); `None` when parked.
-    fn park_until_flushed(
+    /// The answer now, or parked (`None`) until the flush watermark (SYNC_FLUSH) and the
+    /// slaves' acked offset (SYNC_MASTER) pass `end_offset`. A SYNC_MASTER without a slave in
+    /// reach answers SLAVE_NOT_AVAILABLE (the message is stored) rather than wait.
+    fn answer_when_durable(
         &mut self,
         id: ConnectionId,
         request: &RemotingCommand,
-        response: RemotingCommand,
+        mut response: RemotingCommand,
         end_offset: u64,
+        wait: bool,
     ) -> Option<RemotingCommand> {
-        if self.store.commit_log().flushed_offset() >= end_offset {
+        let mut needs_slave = wait && self.config.broker_role == BrokerRole::SyncMaster;
+        if needs_slave {
+            let reachable = self.ha_master.as_ref().is_some_and(|ha| {
+                ha.slave_count() > 0
+                    && end_offset.saturating_sub(ha.slave_acked_offset()) < SLAVE_FALL_BEHIND_MAX
+            });
+            if !reachable {
+                response.code = ResponseCode::SLAVE_NOT_AVAILABLE.as_i32();
+                response.remark = Some("no slave in reach".into());
+                needs_slave = false;
+            }
+        }
+        let needs_flush = wait
+            && self.config.flush_disk_type == FlushDiskType::SyncFlush
+            && self.store.commit_log().flushed_offset() < end_offset;
+        let needs_slave = needs_slave
+            && self
+                .ha_master
+                .as_ref()
+                .is_some_and(|ha| ha.slave_acked_offset() < end_offset);
+        if !needs_flush && !needs_slave {
             return Some(response);
         }
         if !request.is_oneway() {
-            let deadline = Instant::now() + self.config.sync_flush_timeout;
-            let waiter = FlushWaiter {
+            let timeout = if needs_slave {
+                self.config.slave_timeout
+            } else {
+                self.config.sync_flush_timeout
+            };
+            let waiter = Waiter {
                 connection: id,
                 response,
-                deadline,
+                deadline: Instant::now() + timeout,
+                needs_flush,
+                needs_slave,
             };
-            self.flush_waiter_count += 1;
-            self.flush_waiters
-                .entry(end_offset)
-                .or_default()
-                .push(waiter);
+            self.waiters.park(end_offset, waiter);
         }
         None
     }

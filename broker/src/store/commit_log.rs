@@ -364,6 +364,48 @@ impl CommitLog {
         })
     }
 
+    /// A slave's append: `bytes` are the master's commit log from `offset` (whole or partial
+    /// records, BLANK padding included, never crossing a segment end), stored byte for byte at
+    /// the same offsets. `offset` must be the written offset, except that an empty log may
+    /// start at the master's first segment base.
+    pub fn append_replica(&self, offset: u64, bytes: &[u8]) -> Result<u64, StoreError> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(StoreError::ShuttingDown);
+        }
+        let empty = state.written_offset == 0 && self.segment_bases().is_empty();
+        if empty && offset != 0 && offset.is_multiple_of(self.config.segment_size) {
+            state.written_offset = offset;
+            state.chunks = Chunks::new(self.config.chunk_size, offset, &[]);
+            self.written_offset.store(offset, Ordering::Release);
+            self.flushed_offset.store(offset, Ordering::Release);
+            self.min_offset.store(offset, Ordering::Release);
+        }
+        if offset != state.written_offset {
+            return Err(StoreError::ReplicaOffsetMismatch {
+                offset,
+                written_offset: state.written_offset,
+            });
+        }
+        let end = offset + bytes.len() as u64;
+        if bytes.is_empty() || self.segment_base(offset) != self.segment_base(end - 1) {
+            return Err(StoreError::ReplicaOffsetMismatch {
+                offset: end,
+                written_offset: state.written_offset,
+            });
+        }
+        self.ensure_segment(self.segment_base(offset))?;
+        self.copy_in(&mut state, offset, bytes);
+        state.written_offset = end;
+        self.written_offset.store(end, Ordering::Release);
+        self.trim_chunks(&mut state);
+        drop(state);
+        if self.appended_waiters.load(Ordering::SeqCst) > 0 {
+            self.appended.notify_all();
+        }
+        Ok(end)
+    }
+
     fn copy_in(&self, state: &mut AppendState, offset: u64, bytes: &[u8]) {
         state.chunks.write(offset, bytes);
     }

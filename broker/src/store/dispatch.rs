@@ -110,8 +110,16 @@ impl Dispatcher {
             let (consumed, dispatched) = self.dispatch_bytes(from, &bytes)?;
             count += dispatched;
             if consumed == 0 {
+                if bytes.len() < message::BLANK_RECORD_SIZE {
+                    // A replica received only the start of a record so far.
+                    return Ok(count);
+                }
                 // The window ends inside a record larger than it: read that record whole.
                 let header = message::peek(&bytes)?;
+                if from + header.size() as u64 > written {
+                    // A replica has not received the rest of this record yet.
+                    return Ok(count);
+                }
                 let whole = self.log.read(from, header.size())?;
                 let (consumed, dispatched) = self.dispatch_bytes(from, &whole)?;
                 if consumed == 0 {

@@ -11,6 +11,11 @@ pub enum StoreError {
     Io(io::Error),
     /// A record handed to `append` does not decode.
     Record(DecodeError),
+    /// A slave received bytes for another offset than the end of its log.
+    ReplicaOffsetMismatch {
+        offset: u64,
+        written_offset: u64,
+    },
     /// A topic name outside RocketMQ's character set (it names a directory).
     TopicInvalid {
         topic: String,
@@ -53,6 +58,13 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Io(error) => write!(f, "store I/O error: {error}"),
             StoreError::Record(error) => write!(f, "malformed record: {error}"),
+            StoreError::ReplicaOffsetMismatch {
+                offset,
+                written_offset,
+            } => write!(
+                f,
+                "replica bytes for offset {offset} but the log ends at {written_offset}"
+            ),
             StoreError::TopicInvalid { topic } => write!(f, "invalid topic name {topic:?}"),
             StoreError::MessageTooLarge { size, size_max } => {
                 write!(

@@ -212,6 +212,16 @@ impl MessageStore {
         Ok(result)
     }
 
+    /// A slave's append of the master's bytes; see [`CommitLog::append_replica`].
+    pub fn append_replica(&self, offset: u64, bytes: &[u8]) -> Result<u64, StoreError> {
+        self.log.append_replica(offset, bytes)
+    }
+
+    /// Blocks up to `timeout` until the log grows past `offset` (the HA master's writers).
+    pub fn wait_for_data(&self, offset: u64, timeout: Duration) {
+        self.log.wait_appended(offset, timeout);
+    }
+
     /// One retention pass now (the thread runs one every interval).
     pub fn run_retention_once(
         &self,

@@ -516,3 +516,45 @@ fn retention_removes_expired_segments_then_queue_files_and_refuses_a_full_disk()
         .append_durable(&mut record("T", 0, b"yes", None))
         .unwrap();
 }
+
+#[test]
+fn a_replica_copies_the_log_byte_for_byte_and_builds_its_own_queues() {
+    let master_dir = TempDir::new("master");
+    let slave_dir = TempDir::new("slave");
+    let master = MessageStore::open(config(&master_dir.0, FlushMode::Sync), None).unwrap();
+    let slave = MessageStore::open(config(&slave_dir.0, FlushMode::Sync), None).unwrap();
+    let appended = fill(&master, 300, 700, 3);
+    let end = master.commit_log().written_offset();
+    let mut offset = 0;
+    let mut step = 1;
+    while offset < end {
+        // Frames of odd sizes: whole, partial and several records, never past a segment end.
+        let bytes = master
+            .commit_log()
+            .read(offset, step * 97 % 5000 + 1)
+            .unwrap();
+        offset = slave.append_replica(offset, &bytes).unwrap();
+        step += 1;
+    }
+    let mismatch = slave.append_replica(offset + 8, b"x");
+    assert!(matches!(
+        mismatch,
+        Err(StoreError::ReplicaOffsetMismatch { .. })
+    ));
+    assert_eq!(slave.commit_log().written_offset(), end);
+    wait_until("slave dispatch", || slave.dispatched_offset() == end);
+    check_readable(&slave, &appended);
+    for queue_id in 0..3 {
+        assert_eq!(
+            slave.queue_offsets("T", queue_id),
+            master.queue_offsets("T", queue_id)
+        );
+    }
+    let mut position = 0;
+    while position < end {
+        let theirs = master.commit_log().read(position, 4096).unwrap();
+        let ours = slave.commit_log().read(position, 4096).unwrap();
+        assert_eq!(theirs, ours, "at {position}");
+        position += theirs.len() as u64;
+    }
+}

@@ -14,6 +14,7 @@ use wire::{RemotingCommand, RequestCode, ResponseCode};
 pub struct Cluster {
     pub namesrv: (Process, SocketAddr),
     pub broker: Option<(Process, SocketAddr)>,
+    pub slave: Option<(Process, SocketAddr)>,
     pub dir: TempDir,
 }
 
@@ -26,6 +27,7 @@ impl Cluster {
         let mut cluster = Cluster {
             namesrv,
             broker: None,
+            slave: None,
             dir,
         };
         cluster.start_broker(extra);
@@ -35,6 +37,22 @@ impl Cluster {
     pub fn start_broker(&mut self, extra: &str) {
         let broker = spawn_broker(self.dir.path(), self.namesrv.1, extra);
         self.broker = Some(broker);
+    }
+
+    /// Starts broker-a's slave (brokerId 1) with its own store; `extra` goes to its config.
+    pub fn start_slave(&mut self, extra: &str) {
+        let dir = self.dir.path().join("slave");
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!("brokerId=1\nbrokerRole=SLAVE\n{extra}");
+        self.slave = Some(spawn_broker(&dir, self.namesrv.1, &config));
+    }
+
+    pub fn slave_addr(&self) -> SocketAddr {
+        self.slave.as_ref().unwrap().1
+    }
+
+    pub fn slave_client(&self) -> RawClient {
+        RawClient::connect(self.slave_addr()).unwrap()
     }
 
     pub fn broker_addr(&self) -> SocketAddr {
@@ -72,6 +90,17 @@ pub fn send(
     body: &str,
     tags: &str,
 ) -> RemotingCommand {
+    try_send(client, topic, queue_id, body, tags).unwrap()
+}
+
+/// [`send`], returning the connection's failure rather than panicking.
+pub fn try_send(
+    client: &mut RawClient,
+    topic: &str,
+    queue_id: i32,
+    body: &str,
+    tags: &str,
+) -> std::io::Result<RemotingCommand> {
     let properties = format!("TAGS\u{1}{tags}\u{2}WAIT\u{1}true\u{2}UNIQ_KEY\u{1}{body}");
     let request = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, 0)
         .with_ext("a", "pg")
@@ -87,7 +116,7 @@ pub fn send(
         .with_ext("k", "false")
         .with_ext("m", "false")
         .with_body(body.as_bytes().to_vec());
-    client.call(request).unwrap()
+    client.call(request)
 }
 
 pub fn pull_request(
@@ -157,4 +186,40 @@ pub fn send_batch(
         .with_ext("m", "true")
         .with_body(body);
     client.call(request).unwrap()
+}
+
+/// A queue's max offset as `addr` reports it (GET_MAX_OFFSET).
+pub fn max_offset(addr: SocketAddr, topic: &str, queue_id: i32) -> i64 {
+    let mut client = RawClient::connect(addr).unwrap();
+    let request = RemotingCommand::request(RequestCode::GET_MAX_OFFSET, 0)
+        .with_ext("topic", topic)
+        .with_ext("queueId", queue_id.to_string());
+    let response = client.call(request).unwrap();
+    ext(&response, "offset").parse().unwrap_or(-1)
+}
+
+/// Every record body of a queue from offset 0, pulled from `addr`, in queue order, with the
+/// queue offset each record carries.
+pub fn pull_all(addr: SocketAddr, topic: &str, queue_id: i32) -> Vec<(i64, String)> {
+    let mut client = RawClient::connect(addr).unwrap();
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let response = client
+            .call(pull_request(topic, queue_id, offset, "*", 0))
+            .unwrap();
+        if response.response_code() != ResponseCode::SUCCESS {
+            return out;
+        }
+        let mut position = 0;
+        while position < response.body.len() {
+            let (view, size) = RecordView::decode(&response.body[position..], true).unwrap();
+            out.push((
+                view.queue_offset,
+                String::from_utf8_lossy(view.body).into_owned(),
+            ));
+            position += size;
+        }
+        offset = ext(&response, "nextBeginOffset").parse().unwrap();
+    }
 }
