@@ -5,7 +5,7 @@ CARGO ?= cargo
 .PHONY: help build test test-rust test-c lint bench fuzz run-cluster stop-cluster clean
 
 help:
-	@echo "make run-cluster   start namesrv (+ broker master and slave once they land) under ./run/"
+	@echo "make run-cluster   start namesrv, broker-a master and its slave under ./run/"
 	@echo "make stop-cluster  stop what run-cluster started"
 	@echo "make test          every test of every crate and language (what CI runs)"
 	@echo "make lint          cargo fmt --check and clippy -D warnings"

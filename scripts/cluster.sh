@@ -45,6 +45,25 @@ CONF
   start_server namesrv namesrv "$dir/namesrv.properties"
 }
 
+start_slave() {
+  local dir=$run/broker-a-slave
+  mkdir -p "$dir"
+  cat > "$dir/broker.conf" <<CONF
+brokerClusterName=DefaultCluster
+brokerName=broker-a
+brokerId=1
+brokerRole=SLAVE
+flushDiskType=SYNC_FLUSH
+listenPort=10921
+haListenPort=10922
+brokerIP1=127.0.0.1
+brokerIP2=127.0.0.1
+namesrvAddr=127.0.0.1:9876
+storePathRootDir=$dir/store
+CONF
+  start_server broker-a-slave broker "$dir/broker.conf"
+}
+
 start_master() {
   local dir=$run/broker-a-master
   mkdir -p "$dir"
@@ -88,10 +107,12 @@ case "${1:-}" in
   start)
     start_namesrv
     start_master
-    echo "broker-a slave: replication is not implemented yet (issue 6); the cluster is incomplete" >&2
-    exit 1
+    start_slave
+    echo "cluster DefaultCluster: namesrv 127.0.0.1:9876, broker-a master 127.0.0.1:10911" \
+      "(SYNC_MASTER, SYNC_FLUSH, HA 10912), slave 127.0.0.1:10921; data and logs under $run"
     ;;
   stop)
+    stop_one broker-a-slave
     stop_one broker-a-master
     stop_one namesrv
     ;;
