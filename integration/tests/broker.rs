@@ -373,7 +373,7 @@ fn admin_requests_manage_groups_topics_and_view_messages() {
 
 #[test]
 fn old_data_is_pulled_through_the_pull_workers() {
-    let cluster = Cluster::start("");
+    let cluster = Cluster::start("slaveReadEnable=true");
     let mut client = cluster.client();
     // 48 MiB in 4 MiB batches: well past the 32 MiB the commit log keeps in memory.
     for batch in 0..12 {
@@ -413,6 +413,11 @@ fn old_data_is_pulled_through_the_pull_workers() {
     );
     let got = bodies(&first);
     assert!(!got.is_empty());
+    assert_eq!(
+        ext(&first, "suggestWhichBrokerId"),
+        "1",
+        "a consumer this far behind goes to the slave"
+    );
     assert!(got[0].starts_with("b0-0|b0-0|"), "{}", &got[0][..20]);
     let mut runtime = RawClient::connect(cluster.broker_addr()).unwrap();
     let info = runtime

@@ -186,3 +186,39 @@ fn a_slave_started_late_catches_up_from_empty_and_serves_everything() {
         .sum();
     assert_eq!(total, 100_000);
 }
+
+#[test]
+fn the_java_push_consumer_consumes_from_the_slave_while_the_master_is_down() {
+    let mut cluster = Cluster::start("brokerRole=SYNC_MASTER");
+    cluster.start_slave("");
+    wait_for_slave(&cluster);
+    let mut client = cluster.client();
+    for n in 0..2_000 {
+        let body = format!("msg-{n}");
+        let response = send(&mut client, "SlaveRead", n % 4, &body, "x");
+        assert_eq!(response.response_code(), ResponseCode::SUCCESS, "{n}");
+    }
+    let (mut master, _) = cluster.broker.take().unwrap();
+    master.signal(libc::SIGKILL);
+    master.wait_timeout(Duration::from_secs(10));
+    let namesrv = cluster.namesrv.1.to_string();
+    let output = integration::run_java_probe(
+        "interop.ProduceConsumeProbe",
+        &[
+            &namesrv,
+            "SlaveRead",
+            "SlaveReaders",
+            "2000",
+            "0",
+            "consume-only",
+        ],
+        &[],
+        Duration::from_secs(180),
+    );
+    eprintln!("{output}");
+    assert!(!output.contains("MISSING"), "{output}");
+    assert!(
+        output.lines().any(|l| l.starts_with("CONSUMED 2000 ")),
+        "{output}"
+    );
+}

@@ -32,6 +32,8 @@ pub struct PullJob {
     filter: TagFilter,
     /// False when a held pull runs again: it is never held twice.
     first: bool,
+    /// Its data was older than the memory window: the consumer is far behind.
+    cold: bool,
 }
 
 /// A pull job with what the store gave back.
@@ -99,6 +101,7 @@ impl Broker {
             header: pull.header,
             filter: pull.filter,
             first,
+            cold,
         };
         let job = match (cold, &self.pull_workers) {
             (true, Some(workers)) => match workers.submit(Box::new(job)) {
@@ -148,7 +151,14 @@ impl Broker {
             return;
         }
         self.stats.got_messages += got.record_count as u64;
-        let answer = response(request, header.queue_offset, got);
+        // A consumer far behind on a master is sent to the slave (whichBrokerWhenConsumeSlowly).
+        let far_behind = job.cold && self.config.slave_read_enable;
+        let suggest = if far_behind && self.config.broker_role != BrokerRole::Slave {
+            1
+        } else {
+            0
+        };
+        let answer = response(request, header.queue_offset, got, suggest);
         self.reply(ctx, id, request, &answer);
     }
 

@@ -94,10 +94,16 @@ fn status_name(status: GetStatus) -> &'static str {
 }
 
 /// The answer to `request` for a store result; the body is the records as stored.
-pub fn response(request: &RemotingCommand, request_offset: i64, got: GetResult) -> RemotingCommand {
+/// `suggest_broker_id` tells the consumer which broker of the set to pull from next.
+pub fn response(
+    request: &RemotingCommand,
+    request_offset: i64,
+    got: GetResult,
+    suggest_broker_id: i64,
+) -> RemotingCommand {
     let code = response_code(got.status, request_offset);
     let header = PullMessageResponseHeader {
-        suggest_which_broker_id: 0,
+        suggest_which_broker_id: suggest_broker_id,
         next_begin_offset: got.next_offset as i64,
         min_offset: got.min_offset as i64,
         max_offset: got.max_offset as i64,

@@ -27,7 +27,7 @@ import org.apache.rocketmq.common.message.MessageExt;
  * and prints what it saw, one fact per line, for the Rust test to check:
  * SENT n / CONSUMED distinct duplicates / INSTANCE name count / MISSING body.
  *
- * Usage: ProduceConsumeProbe NAMESRV TOPIC GROUP COUNT FIRST_INDEX
+ * Usage: ProduceConsumeProbe NAMESRV TOPIC GROUP COUNT FIRST_INDEX [consume-only]
  */
 public final class ProduceConsumeProbe {
     public static void main(String[] args) throws Exception {
@@ -36,7 +36,8 @@ public final class ProduceConsumeProbe {
         String group = args[2];
         int count = Integer.parseInt(args[3]);
         int first = Integer.parseInt(args[4]);
-        int sent = produce(namesrv, topic, count, first);
+        boolean consumeOnly = args.length > 5 && args[5].equals("consume-only");
+        int sent = consumeOnly ? 0 : produce(namesrv, topic, count, first);
         System.out.println("SENT " + sent);
         consume(namesrv, topic, group, count, first);
         System.exit(0);
@@ -110,6 +111,7 @@ public final class ProduceConsumeProbe {
             consumer.setNamesrvAddr(namesrv);
             consumer.setInstanceName(instance);
             consumer.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
+            consumer.setPollNameServerInterval(1000);
             consumer.subscribe(topic, "*");
             perInstance.put(instance, new AtomicInteger());
             consumer.registerMessageListener((MessageListenerConcurrently) (messages, context) -> {
