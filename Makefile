@@ -32,6 +32,8 @@ bench:
 	$(CARGO) bench -p wire --bench decode
 	$(CARGO) bench -p namesrv --bench route_query -- 5 4 16
 	$(CARGO) bench -p broker --bench append
+	$(CARGO) build --release --bins
+	$(CARGO) bench -p integration --bench replication
 
 fuzz:
 	scripts/fuzz.sh

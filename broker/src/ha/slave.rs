@@ -191,6 +191,7 @@ fn apply(shared: &Shared, offset: u64, body: &[u8]) -> Result<(), End> {
         Err(error @ StoreError::ReplicaOffsetMismatch { .. }) => Err(End::Diverged(format!(
             "the master's log does not continue ours: {error}"
         ))),
+        Err(StoreError::Config(reason)) => Err(End::Diverged(reason)),
         Err(error) => Err(End::Retry(io::Error::other(error.to_string()))),
     }
 }

@@ -388,11 +388,15 @@ impl CommitLog {
             });
         }
         let end = offset + bytes.len() as u64;
-        if bytes.is_empty() || self.segment_base(offset) != self.segment_base(end - 1) {
-            return Err(StoreError::ReplicaOffsetMismatch {
-                offset: end,
-                written_offset: state.written_offset,
-            });
+        if bytes.is_empty() {
+            return Ok(offset);
+        }
+        if self.segment_base(offset) != self.segment_base(end - 1) {
+            return Err(StoreError::Config(format!(
+                "replicated bytes {offset}..{end} cross a segment end of this log: \
+                 mappedFileSizeCommitLog ({}) must equal the master's",
+                self.config.segment_size
+            )));
         }
         self.ensure_segment(self.segment_base(offset))?;
         self.copy_in(&mut state, offset, bytes);

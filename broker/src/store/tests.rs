@@ -558,3 +558,21 @@ fn a_replica_copies_the_log_byte_for_byte_and_builds_its_own_queues() {
         position += theirs.len() as u64;
     }
 }
+
+#[test]
+fn a_replica_with_another_segment_size_refuses_with_the_reason() {
+    let master_dir = TempDir::new("master-size");
+    let slave_dir = TempDir::new("slave-size");
+    let master = MessageStore::open(config(&master_dir.0, FlushMode::Sync), None).unwrap();
+    let mut small = config(&slave_dir.0, FlushMode::Sync);
+    small.commit_log.segment_size = SEGMENT / 2;
+    let slave = MessageStore::open(small, None).unwrap();
+    fill(&master, 60, 700, 1);
+    let bytes = master.commit_log().read(0, SEGMENT as usize).unwrap();
+    match slave.append_replica(0, &bytes) {
+        Err(StoreError::Config(reason)) => {
+            assert!(reason.contains("mappedFileSizeCommitLog"), "{reason}")
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
