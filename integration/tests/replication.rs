@@ -222,3 +222,37 @@ fn the_java_push_consumer_consumes_from_the_slave_while_the_master_is_down() {
         "{output}"
     );
 }
+
+#[test]
+fn a_slave_ahead_of_a_master_that_lost_its_disk_stops_and_says_so() {
+    let mut cluster = Cluster::start("brokerRole=SYNC_MASTER");
+    cluster.start_slave("registerNameServerPeriod=1000");
+    wait_for_slave(&cluster);
+    let mut client = cluster.client();
+    for n in 0..20 {
+        assert_eq!(
+            send(&mut client, TOPIC, 0, &format!("d{n}"), "x").response_code(),
+            ResponseCode::SUCCESS
+        );
+    }
+    // The master's disk is lost: it comes back empty, behind the slave.
+    cluster.stop_broker(libc::SIGKILL);
+    std::fs::remove_dir_all(cluster.dir.path().join("store")).unwrap();
+    cluster.start_broker("brokerRole=SYNC_MASTER");
+    let log = cluster.dir.path().join("slave/broker.log");
+    let refused = wait_until(Duration::from_secs(30), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("ahead of the master")
+    });
+    assert!(refused, "the slave did not refuse a master behind it");
+    let mut client = cluster.client();
+    let answer = send(&mut client, TOPIC, 0, "after-loss", "x").response_code();
+    assert_eq!(
+        answer,
+        ResponseCode::SLAVE_NOT_AVAILABLE,
+        "no false ack without a slave"
+    );
+    let kept = pull_all(cluster.slave_addr(), TOPIC, 0);
+    assert_eq!(kept.len(), 20, "the slave keeps what it had");
+}
