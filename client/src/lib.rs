@@ -6,5 +6,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod consumer;
 pub mod durable;
+pub mod error;
 pub mod net;
+pub mod producer;
+pub mod remoting;
+pub mod route;
+
+pub use error::ClientError;

@@ -1,0 +1,195 @@
+//! The Rust client against our namesrv and brokers: the producer in every mode and the pull
+//! consumer reading it all back, offsets, and sends carrying on through a second broker group
+//! when one is killed.
+
+mod cluster;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use client::consumer::{PullConsumer, PullStatus};
+use client::producer::{Message, Producer, ProducerConfig, SendStatus};
+use cluster::Cluster;
+use integration::{spawn_broker, wait_until};
+
+fn read_all(
+    consumer: &PullConsumer,
+    topic: &str,
+    expression: &str,
+) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for queue in consumer.fetch_queues(topic).unwrap() {
+        let mut offset = 0;
+        loop {
+            let result = consumer.pull(&queue, expression, offset, 32, None).unwrap();
+            for message in &result.messages {
+                let tags = wire::properties::find(&message.properties, "TAGS").map(str::to_string);
+                out.push((String::from_utf8_lossy(&message.body).into_owned(), tags));
+            }
+            if matches!(
+                result.status,
+                PullStatus::NoNewMessage | PullStatus::OffsetIllegal
+            ) {
+                break;
+            }
+            offset = result.next_begin_offset;
+        }
+    }
+    out
+}
+
+/// Sync (tags a/b), batch, oneway, async, compressed and queue-selected sends; returns the
+/// bodies sent.
+fn produce_in_every_mode(producer: &Producer) -> BTreeSet<String> {
+    let mut expected = BTreeSet::new();
+    for n in 0..100 {
+        let tag = if n % 2 == 0 { "a" } else { "b" };
+        let message = Message::new("RustTopic", format!("sync-{n}"))
+            .with_tags(tag)
+            .with_keys(&["k"]);
+        let result = producer.send(&message).unwrap();
+        assert_eq!(result.status, SendStatus::Ok);
+        assert_eq!(
+            result.msg_id.len(),
+            32,
+            "unique key as the Java client makes it"
+        );
+        expected.insert(format!("sync-{n}"));
+    }
+    let batch: Vec<Message> = (0..10)
+        .map(|n| Message::new("RustTopic", format!("batch-{n}")).with_tags("a"))
+        .collect();
+    let result = producer.send_batch(&batch).unwrap();
+    assert_eq!(result.msg_id.split(',').count(), 10);
+    expected.extend((0..10).map(|n| format!("batch-{n}")));
+    for n in 0..20 {
+        producer
+            .send_oneway(&Message::new("RustTopic", format!("oneway-{n}")).with_tags("b"))
+            .unwrap();
+        expected.insert(format!("oneway-{n}"));
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    for n in 0..20 {
+        let done = done.clone();
+        producer.send_async(
+            Message::new("RustTopic", format!("async-{n}")).with_tags("b"),
+            move |result| {
+                assert!(result.is_ok(), "{result:?}");
+                done.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        expected.insert(format!("async-{n}"));
+    }
+    assert!(wait_until(Duration::from_secs(10), || done
+        .load(Ordering::SeqCst)
+        == 20));
+    let big = "z".repeat(10_000);
+    producer
+        .send(&Message::new("RustTopic", big.clone()).with_tags("a"))
+        .unwrap();
+    expected.insert(big.clone());
+    let chosen = producer
+        .send_to_queue(&Message::new("RustTopic", "ordered").with_tags("a"), |_| 3)
+        .unwrap();
+    assert_eq!(chosen.queue.queue_id, 3);
+    expected.insert("ordered".into());
+
+    expected
+}
+
+#[test]
+fn the_producer_sends_in_every_mode_and_the_pull_consumer_reads_it_all_back() {
+    let cluster = Cluster::start("");
+    let namesrv = cluster.namesrv.1.to_string();
+    assert!(wait_until(Duration::from_secs(10), || cluster.routed("TBW102")));
+    let producer = Producer::start(ProducerConfig::new("rust-producer", &namesrv)).unwrap();
+    let expected = produce_in_every_mode(&producer);
+    let consumer = PullConsumer::start("rust-consumer", &namesrv).unwrap();
+    let settle = || read_all(&consumer, "RustTopic", "*").len() == expected.len();
+    assert!(
+        wait_until(Duration::from_secs(10), settle),
+        "oneway sends never all arrived"
+    );
+    let all: BTreeSet<String> = read_all(&consumer, "RustTopic", "*")
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(
+        all, expected,
+        "every message back, the compressed one decompressed"
+    );
+    let only_a = read_all(&consumer, "RustTopic", "a");
+    assert!(only_a.iter().all(|(_, tags)| tags.as_deref() == Some("a")));
+    assert_eq!(only_a.len(), 50 + 10 + 2);
+
+    let queue = consumer.fetch_queues("RustTopic").unwrap()[0].clone();
+    assert!(consumer.max_offset(&queue).unwrap() > 0);
+    consumer.commit_offset(&queue, 7).unwrap();
+    assert_eq!(consumer.query_offset(&queue).unwrap(), Some(7));
+    assert_eq!(consumer.search_offset(&queue, 0).unwrap(), 0);
+    producer.shutdown();
+    consumer.shutdown();
+}
+
+#[test]
+fn sends_carry_on_through_the_other_broker_group_when_one_is_killed() {
+    let cluster = Cluster::start("");
+    let namesrv = cluster.namesrv.1;
+    let b_dir = cluster.dir.path().join("broker-b");
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let (mut broker_b, addr_b) = spawn_broker(&b_dir, namesrv, "brokerName=broker-b");
+    let producer =
+        Producer::start(ProducerConfig::new("rust-fault", &namesrv.to_string())).unwrap();
+    for broker in [cluster.broker_addr(), addr_b] {
+        let create = wire::RemotingCommand::request(wire::RequestCode::UPDATE_AND_CREATE_TOPIC, 0)
+            .with_ext("topic", "FaultTopic")
+            .with_ext("defaultTopic", "TBW102")
+            .with_ext("readQueueNums", "4")
+            .with_ext("writeQueueNums", "4")
+            .with_ext("perm", "6")
+            .with_ext("topicFilterType", "SINGLE_TAG")
+            .with_ext("order", "false");
+        let answer = integration::RawClient::connect(broker)
+            .unwrap()
+            .call(create)
+            .unwrap();
+        assert_eq!(answer.response_code(), wire::ResponseCode::SUCCESS);
+    }
+    let both = || {
+        let consumer = PullConsumer::start("probe", &namesrv.to_string()).unwrap();
+        let brokers: BTreeSet<String> = consumer
+            .fetch_queues("FaultTopic")
+            .map(|queues| queues.into_iter().map(|q| q.broker_name).collect())
+            .unwrap_or_default();
+        consumer.shutdown();
+        brokers.len() == 2
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), both),
+        "the route never named both groups"
+    );
+    for n in 0..20 {
+        producer
+            .send(&Message::new("FaultTopic", format!("before-{n}")))
+            .unwrap();
+    }
+    broker_b.signal(libc::SIGKILL);
+    broker_b.wait_timeout(Duration::from_secs(10));
+    let mut failures = 0;
+    for n in 0..200 {
+        match producer.send(&Message::new("FaultTopic", format!("f{n}"))) {
+            Ok(result) => assert_eq!(result.queue.broker_name, "broker-a"),
+            Err(error) => {
+                failures += 1;
+                eprintln!("send {n} failed after retries: {error}");
+            }
+        }
+    }
+    assert_eq!(
+        failures, 0,
+        "every send went through broker-a after retrying"
+    );
+    producer.shutdown();
+}
