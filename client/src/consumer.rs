@@ -58,10 +58,19 @@ pub struct PullConsumer {
 
 impl PullConsumer {
     pub fn start(group: &str, namesrv_addr: &str) -> Result<PullConsumer, ClientError> {
+        PullConsumer::with_client(group, namesrv_addr, RemotingClient::start(None)?)
+    }
+
+    /// A pull consumer on an existing connection layer (the push consumer's).
+    pub fn with_client(
+        group: &str,
+        namesrv_addr: &str,
+        client: RemotingClient,
+    ) -> Result<PullConsumer, ClientError> {
         Ok(PullConsumer {
             inner: Arc::new(Inner {
                 group: group.to_string(),
-                client: RemotingClient::start(None)?,
+                client,
                 namesrvs: NameServers::parse(namesrv_addr)?,
                 routes: RouteCache::default(),
                 timeout: Duration::from_secs(3),
@@ -69,11 +78,19 @@ impl PullConsumer {
         })
     }
 
+    pub fn group(&self) -> &str {
+        &self.inner.group
+    }
+
+    pub fn client(&self) -> &RemotingClient {
+        &self.inner.client
+    }
+
     pub fn shutdown(&self) {
         self.inner.client.shutdown();
     }
 
-    fn route(&self, topic: &str) -> Result<Route, ClientError> {
+    pub fn route(&self, topic: &str) -> Result<Route, ClientError> {
         let inner = &self.inner;
         inner
             .routes

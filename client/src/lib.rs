@@ -11,6 +11,7 @@ pub mod durable;
 pub mod error;
 pub mod net;
 pub mod producer;
+pub mod push_consumer;
 pub mod remoting;
 pub mod route;
 

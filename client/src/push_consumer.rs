@@ -1,0 +1,594 @@
+//! The push consumer: subscribes a group to topics and calls the listener with the messages
+//! of the queues it owns. Clustering: the group's queues are shared out by average
+//! allocation (sorted queues, sorted client ids), again every 20 s and at once when a broker
+//! sends NOTIFY_CONSUMER_IDS_CHANGED; offsets are committed to the broker every 5 s and when
+//! a queue is given up or the consumer stops. Broadcasting: every consumer takes every queue
+//! and keeps its offsets in a local file. Heartbeats go to every master of the subscribed
+//! topics every 30 s. A listener asking for a retry gets the same messages again after 1 s.
+//!
+//! Threads: a rebalance thread, a heartbeat-and-commit thread, and a puller thread per owned
+//! queue (long polling, 5 s). The listener runs on the puller threads (one queue at a time
+//! per thread, so per-queue order is kept) and back-pressures its queue's pulls.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use wire::body::{ConsumerData, ConsumerListBody, HeartbeatData, MessageQueue, SubscriptionData};
+use wire::message::MessageRecord;
+use wire::{RemotingCommand, RequestCode, ResponseCode};
+
+use crate::consumer::{PullConsumer, PullStatus};
+use crate::error::ClientError;
+use crate::remoting::{RemotingClient, ServerRequestHandler};
+
+const REBALANCE_INTERVAL: Duration = Duration::from_secs(20);
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
+/// Shorter than Java's 15 s so that giving a queue up (rebalance, shutdown) is quick.
+const LONG_POLL: Duration = Duration::from_secs(5);
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageModel {
+    Clustering,
+    Broadcasting,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeFrom {
+    LastOffset,
+    FirstOffset,
+    /// Milliseconds since the epoch.
+    Timestamp(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeResult {
+    Success,
+    /// Deliver the same messages again later.
+    Retry,
+}
+
+pub type Listener = Arc<dyn Fn(&MessageQueue, &[MessageRecord]) -> ConsumeResult + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct PushConsumerConfig {
+    pub group: String,
+    pub namesrv_addr: String,
+    pub model: MessageModel,
+    pub consume_from: ConsumeFrom,
+    /// topic → tag expression (`*`, `a || b`).
+    pub subscriptions: BTreeMap<String, String>,
+    pub pull_batch_size: i32,
+    /// Distinguishes several consumers of one group in one process.
+    pub instance_name: String,
+    /// Where broadcasting offsets are kept.
+    pub offset_dir: PathBuf,
+}
+
+impl PushConsumerConfig {
+    pub fn new(group: &str, namesrv_addr: &str) -> PushConsumerConfig {
+        PushConsumerConfig {
+            group: group.to_string(),
+            namesrv_addr: namesrv_addr.to_string(),
+            model: MessageModel::Clustering,
+            consume_from: ConsumeFrom::LastOffset,
+            subscriptions: BTreeMap::new(),
+            pull_batch_size: 32,
+            instance_name: "DEFAULT".into(),
+            offset_dir: std::env::temp_dir().join("rocketmq-offsets"),
+        }
+    }
+
+    pub fn subscribe(mut self, topic: &str, expression: &str) -> PushConsumerConfig {
+        self.subscriptions
+            .insert(topic.to_string(), expression.to_string());
+        self
+    }
+}
+
+/// One owned queue: its puller thread and the offset it reached.
+struct Owned {
+    stop: Arc<AtomicBool>,
+    offset: Arc<AtomicI64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    config: PushConsumerConfig,
+    client_id: String,
+    pull: PullConsumer,
+    listener: Listener,
+    owned: Mutex<HashMap<MessageQueue, Owned>>,
+    stop: AtomicBool,
+    wake: Sender<()>,
+    last_commit: Mutex<Option<Instant>>,
+}
+
+pub struct PushConsumer {
+    inner: Arc<Inner>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl PushConsumer {
+    pub fn start(
+        config: PushConsumerConfig,
+        listener: Listener,
+    ) -> Result<PushConsumer, ClientError> {
+        if config.subscriptions.is_empty() {
+            return Err(ClientError::Invalid("no subscription".into()));
+        }
+        let (wake, woken) = bounded::<()>(1);
+        let notify = wake.clone();
+        let on_request: ServerRequestHandler = Arc::new(move |_addr, request: RemotingCommand| {
+            if request.request_code() == RequestCode::NOTIFY_CONSUMER_IDS_CHANGED {
+                let _ = notify.try_send(());
+            }
+            None
+        });
+        let client = RemotingClient::start(Some(on_request))?;
+        let pull = PullConsumer::with_client(&config.group, &config.namesrv_addr, client)?;
+        let client_id = format!("127.0.0.1@{}#{}", std::process::id(), config.instance_name);
+        let inner = Arc::new(Inner {
+            config,
+            client_id,
+            pull,
+            listener,
+            owned: Mutex::new(HashMap::new()),
+            stop: AtomicBool::new(false),
+            wake,
+            last_commit: Mutex::new(None),
+        });
+        inner.heartbeat();
+        let mut threads = Vec::new();
+        let rebalancer = inner.clone();
+        threads.push(spawn("push-rebalance", move || {
+            rebalancer.run_rebalance(woken)
+        })?);
+        let beater = inner.clone();
+        threads.push(spawn("push-heartbeat", move || beater.run_heartbeat())?);
+        Ok(PushConsumer { inner, threads })
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// The queues this consumer owns now.
+    pub fn owned_queues(&self) -> Vec<MessageQueue> {
+        let mut queues: Vec<MessageQueue> = self.inner.owned().keys().cloned().collect();
+        queues.sort();
+        queues
+    }
+
+    /// Stops pulling, commits offsets, leaves the group.
+    pub fn shutdown(mut self) {
+        self.stop_all();
+    }
+
+    fn stop_all(&mut self) {
+        self.inner.stop.store(true, Ordering::Release);
+        let _ = self.inner.wake.try_send(());
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        let owned: Vec<MessageQueue> = self.inner.owned().keys().cloned().collect();
+        for queue in owned {
+            self.inner.give_up(&queue);
+        }
+        self.inner.unregister();
+        self.inner.pull.shutdown();
+    }
+}
+
+impl Drop for PushConsumer {
+    fn drop(&mut self) {
+        if !self.inner.stop.load(Ordering::Acquire) {
+            self.stop_all();
+        }
+    }
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, ClientError> {
+    Ok(std::thread::Builder::new().name(name.into()).spawn(body)?)
+}
+
+/// Average allocation: `queues` (sorted) cut into consecutive runs, one per client id (sorted).
+pub fn allocate_average(
+    queues: &[MessageQueue],
+    client_ids: &[String],
+    me: &str,
+) -> Vec<MessageQueue> {
+    let Some(index) = client_ids.iter().position(|id| id == me) else {
+        return Vec::new();
+    };
+    let (count, clients) = (queues.len(), client_ids.len());
+    let modulo = count % clients;
+    let size = if count <= clients {
+        1
+    } else if modulo > 0 && index < modulo {
+        count / clients + 1
+    } else {
+        count / clients
+    };
+    let start = if modulo > 0 && index < modulo {
+        index * size
+    } else {
+        index * size + modulo
+    };
+    let range = size.min(count.saturating_sub(start));
+    (0..range)
+        .map(|i| queues[(start + i) % count].clone())
+        .collect()
+}
+
+impl Inner {
+    fn owned(&self) -> std::sync::MutexGuard<'_, HashMap<MessageQueue, Owned>> {
+        self.owned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    fn run_rebalance(self: Arc<Self>, woken: Receiver<()>) {
+        while !self.stopping() {
+            if let Err(error) = self.rebalance() {
+                log::warn!("rebalance of {}: {error}", self.config.group);
+            }
+            match woken.recv_timeout(REBALANCE_INTERVAL) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn run_heartbeat(self: Arc<Self>) {
+        let mut last_beat = Instant::now();
+        while !self.stopping() {
+            std::thread::sleep(Duration::from_millis(200));
+            if last_beat.elapsed() >= HEARTBEAT_INTERVAL {
+                self.heartbeat();
+                last_beat = Instant::now();
+            }
+            if self.config.model == MessageModel::Clustering {
+                self.commit_all_every(COMMIT_INTERVAL);
+            }
+        }
+    }
+
+    /// The queues this client should own now.
+    fn assignment(&self) -> Result<Vec<MessageQueue>, ClientError> {
+        let mut mine = Vec::new();
+        for topic in self.topics() {
+            let queues = self.pull.fetch_queues(&topic)?;
+            if self.config.model == MessageModel::Broadcasting {
+                mine.extend(queues);
+                continue;
+            }
+            let Some(first) = queues.first() else {
+                continue;
+            };
+            let mut ids = self.client_ids(&topic, &first.broker_name)?;
+            if !ids.contains(&self.client_id) {
+                // Our heartbeat has not reached that broker yet: take nothing this round.
+                self.heartbeat();
+                continue;
+            }
+            ids.sort();
+            mine.extend(allocate_average(&queues, &ids, &self.client_id));
+        }
+        Ok(mine)
+    }
+
+    fn rebalance(self: &Arc<Self>) -> Result<(), ClientError> {
+        let mine = self.assignment()?;
+        let current: Vec<MessageQueue> = self.owned().keys().cloned().collect();
+        for queue in current.iter().filter(|q| !mine.contains(q)) {
+            self.give_up(queue);
+        }
+        for queue in mine.iter().filter(|q| !current.contains(q)) {
+            self.take(queue.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Topics pulled: the subscriptions and, clustering, the group's retry topic.
+    fn topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.config.subscriptions.keys().cloned().collect();
+        if self.config.model == MessageModel::Clustering {
+            topics.push(format!("%RETRY%{}", self.config.group));
+        }
+        topics
+    }
+
+    fn client_ids(&self, topic: &str, broker_name: &str) -> Result<Vec<String>, ClientError> {
+        let route = self.pull.route(topic)?;
+        let addr = route
+            .address(broker_name, Some(0))
+            .or_else(|| route.address(broker_name, None))
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: topic.into(),
+            })?;
+        let request = RemotingCommand::request(RequestCode::GET_CONSUMER_LIST_BY_GROUP, 0)
+            .with_ext("consumerGroup", self.config.group.clone());
+        let answer = self
+            .pull
+            .client()
+            .invoke(addr, request, Duration::from_secs(3))?;
+        if answer.response_code() != ResponseCode::SUCCESS {
+            return Err(ClientError::server(
+                answer.response_code(),
+                answer.remark.as_deref(),
+            ));
+        }
+        Ok(ConsumerListBody::decode(&answer.body)?.consumer_id_list)
+    }
+
+    fn start_offset(&self, queue: &MessageQueue) -> Result<i64, ClientError> {
+        let stored = match self.config.model {
+            MessageModel::Clustering => self.pull.query_offset(queue)?,
+            MessageModel::Broadcasting => self.local_offset(queue),
+        };
+        if let Some(offset) = stored.filter(|o| *o >= 0) {
+            return Ok(offset);
+        }
+        if queue.topic.starts_with("%RETRY%") {
+            return Ok(0);
+        }
+        match self.config.consume_from {
+            ConsumeFrom::FirstOffset => Ok(0),
+            ConsumeFrom::LastOffset => self.pull.max_offset(queue),
+            ConsumeFrom::Timestamp(at) => self.pull.search_offset(queue, at),
+        }
+    }
+
+    fn take(self: &Arc<Self>, queue: MessageQueue) -> Result<(), ClientError> {
+        let offset = Arc::new(AtomicI64::new(self.start_offset(&queue)?));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (inner, queue_copy, offset_copy, stop_copy) =
+            (self.clone(), queue.clone(), offset.clone(), stop.clone());
+        let thread = spawn("push-pull", move || {
+            inner.run_queue(&queue_copy, &offset_copy, &stop_copy)
+        })?;
+        self.owned().insert(
+            queue,
+            Owned {
+                stop,
+                offset,
+                thread: Some(thread),
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops pulling `queue` and commits where it got to.
+    fn give_up(&self, queue: &MessageQueue) {
+        let owned = self.owned().remove(queue);
+        if let Some(mut owned) = owned {
+            owned.stop.store(true, Ordering::Release);
+            if let Some(thread) = owned.thread.take() {
+                let _ = thread.join();
+            }
+            self.commit(queue, owned.offset.load(Ordering::Acquire));
+        }
+    }
+
+    fn run_queue(&self, queue: &MessageQueue, offset: &AtomicI64, stop: &AtomicBool) {
+        let expression = self.expression(&queue.topic);
+        while !stop.load(Ordering::Acquire) && !self.stopping() {
+            let from = offset.load(Ordering::Acquire);
+            let result = match self.pull.pull(
+                queue,
+                &expression,
+                from,
+                self.config.pull_batch_size,
+                Some(LONG_POLL),
+            ) {
+                Ok(result) => result,
+                Err(error) => {
+                    log::debug!("pull {queue:?}: {error}");
+                    std::thread::sleep(RETRY_PAUSE);
+                    continue;
+                }
+            };
+            match result.status {
+                PullStatus::Found if !result.messages.is_empty() => {
+                    while (self.listener)(queue, &result.messages) == ConsumeResult::Retry {
+                        if stop.load(Ordering::Acquire) || self.stopping() {
+                            return;
+                        }
+                        std::thread::sleep(RETRY_PAUSE);
+                    }
+                    offset.store(result.next_begin_offset, Ordering::Release);
+                }
+                PullStatus::OffsetIllegal => {
+                    offset.store(result.next_begin_offset, Ordering::Release)
+                }
+                _ => offset.store(result.next_begin_offset.max(from), Ordering::Release),
+            }
+        }
+    }
+
+    fn expression(&self, topic: &str) -> String {
+        self.config
+            .subscriptions
+            .get(topic)
+            .cloned()
+            .unwrap_or_else(|| "*".into())
+    }
+
+    fn commit_all_every(&self, interval: Duration) {
+        let mut last = self.last_commit.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < interval) {
+            return;
+        }
+        *last = Some(Instant::now());
+        drop(last);
+        let offsets: Vec<(MessageQueue, i64)> = self
+            .owned()
+            .iter()
+            .map(|(q, o)| (q.clone(), o.offset.load(Ordering::Acquire)))
+            .collect();
+        for (queue, offset) in offsets {
+            self.commit(&queue, offset);
+        }
+    }
+
+    fn commit(&self, queue: &MessageQueue, offset: i64) {
+        let result = match self.config.model {
+            MessageModel::Clustering => self.pull.commit_offset(queue, offset),
+            MessageModel::Broadcasting => self.store_local_offset(queue, offset),
+        };
+        if let Err(error) = result {
+            log::warn!("commit of {queue:?} at {offset}: {error}");
+        }
+    }
+
+    fn offset_file(&self, queue: &MessageQueue) -> PathBuf {
+        let name = format!(
+            "{}@{}@{}@{}",
+            queue.topic, queue.broker_name, queue.queue_id, self.config.group
+        );
+        self.config
+            .offset_dir
+            .join(&self.config.instance_name)
+            .join(name)
+    }
+
+    fn local_offset(&self, queue: &MessageQueue) -> Option<i64> {
+        std::fs::read_to_string(self.offset_file(queue))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn store_local_offset(&self, queue: &MessageQueue, offset: i64) -> Result<(), ClientError> {
+        let path = self.offset_file(queue);
+        crate::durable::write_atomically(&path, offset.to_string().as_bytes())?;
+        Ok(())
+    }
+
+    fn heartbeat_body(&self) -> Vec<u8> {
+        let subscriptions = self
+            .topics()
+            .into_iter()
+            .map(|topic| {
+                let expression = self.expression(&topic);
+                SubscriptionData::tags(&topic, &expression, 0)
+            })
+            .collect();
+        let model = match self.config.model {
+            MessageModel::Clustering => "CLUSTERING",
+            MessageModel::Broadcasting => "BROADCASTING",
+        };
+        HeartbeatData {
+            client_id: self.client_id.clone(),
+            consumer_data_set: vec![ConsumerData {
+                consume_from_where: "CONSUME_FROM_LAST_OFFSET".into(),
+                consume_type: "CONSUME_PASSIVELY".into(),
+                group_name: self.config.group.clone(),
+                message_model: model.into(),
+                subscription_data_set: subscriptions,
+                unit_mode: false,
+            }],
+            producer_data_set: Vec::new(),
+        }
+        .encode()
+    }
+
+    /// Every master of every subscribed topic.
+    fn brokers(&self) -> Vec<std::net::SocketAddr> {
+        let mut addrs = Vec::new();
+        for topic in self.config.subscriptions.keys() {
+            if let Ok(route) = self.pull.route(topic) {
+                for broker in &route.data.broker_datas {
+                    if let Some(addr) = route.master(&broker.broker_name) {
+                        if !addrs.contains(&addr) {
+                            addrs.push(addr);
+                        }
+                    }
+                }
+            }
+        }
+        addrs
+    }
+
+    fn heartbeat(&self) {
+        let body = self.heartbeat_body();
+        for addr in self.brokers() {
+            let request =
+                RemotingCommand::request(RequestCode::HEART_BEAT, 0).with_body(body.clone());
+            if let Err(error) = self
+                .pull
+                .client()
+                .invoke(addr, request, Duration::from_secs(3))
+            {
+                log::warn!("heartbeat to {addr}: {error}");
+            }
+        }
+    }
+
+    fn unregister(&self) {
+        for addr in self.brokers() {
+            let request = RemotingCommand::request(RequestCode::UNREGISTER_CLIENT, 0)
+                .with_ext("clientID", self.client_id.clone())
+                .with_ext("consumerGroup", self.config.group.clone());
+            let _ = self
+                .pull
+                .client()
+                .invoke(addr, request, Duration::from_secs(3));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queues(count: i32) -> Vec<MessageQueue> {
+        (0..count)
+            .map(|queue_id| MessageQueue {
+                broker_name: "b".into(),
+                queue_id,
+                topic: "T".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn average_allocation_shares_every_queue_once() {
+        for (count, clients) in [(8, 3), (8, 8), (3, 5), (16, 3), (1, 1)] {
+            let ids: Vec<String> = (0..clients).map(|c| format!("c{c}")).collect();
+            let mut taken = Vec::new();
+            for id in &ids {
+                let mine = allocate_average(&queues(count), &ids, id);
+                assert!(
+                    mine.len() <= (count as usize).div_ceil(clients),
+                    "{count}/{clients}"
+                );
+                taken.extend(mine);
+            }
+            taken.sort();
+            taken.dedup();
+            assert_eq!(
+                taken.len(),
+                count as usize,
+                "{count} queues over {clients} clients"
+            );
+        }
+        let ids = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let first: Vec<i32> = allocate_average(&queues(8), &ids, "a")
+            .iter()
+            .map(|q| q.queue_id)
+            .collect();
+        assert_eq!(first, vec![0, 1, 2]);
+        assert!(allocate_average(&queues(8), &ids, "stranger").is_empty());
+    }
+}

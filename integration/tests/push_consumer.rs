@@ -1,0 +1,160 @@
+//! The Rust push consumer against our namesrv and broker: two producers and three consumers
+//! of one group over 8 queues, consumers joining and leaving while 100,000 messages flow;
+//! and broadcasting.
+
+mod cluster;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use client::producer::{Message, Producer, ProducerConfig};
+use client::push_consumer::{
+    ConsumeFrom, ConsumeResult, Listener, MessageModel, PushConsumer, PushConsumerConfig,
+};
+use cluster::Cluster;
+use integration::{wait_until, RawClient};
+
+fn create_topic(cluster: &Cluster, topic: &str, queues: i32) {
+    let create = wire::RemotingCommand::request(wire::RequestCode::UPDATE_AND_CREATE_TOPIC, 0)
+        .with_ext("topic", topic)
+        .with_ext("defaultTopic", "TBW102")
+        .with_ext("readQueueNums", queues.to_string())
+        .with_ext("writeQueueNums", queues.to_string())
+        .with_ext("perm", "6")
+        .with_ext("topicFilterType", "SINGLE_TAG")
+        .with_ext("order", "false");
+    let answer = RawClient::connect(cluster.broker_addr())
+        .unwrap()
+        .call(create)
+        .unwrap();
+    assert_eq!(answer.response_code(), wire::ResponseCode::SUCCESS);
+    assert!(wait_until(Duration::from_secs(10), || cluster.routed(topic)));
+}
+
+type Seen = Arc<Mutex<HashMap<String, u32>>>;
+
+fn counting_listener(seen: &Seen) -> Listener {
+    let seen = seen.clone();
+    Arc::new(move |_queue, messages| {
+        let mut seen = seen.lock().unwrap();
+        for message in messages {
+            *seen
+                .entry(String::from_utf8_lossy(&message.body).into_owned())
+                .or_default() += 1;
+        }
+        ConsumeResult::Success
+    })
+}
+
+fn consumer(
+    namesrv: &str,
+    topic: &str,
+    group: &str,
+    name: &str,
+    model: MessageModel,
+    seen: &Seen,
+) -> PushConsumer {
+    let mut config = PushConsumerConfig::new(group, namesrv).subscribe(topic, "*");
+    config.model = model;
+    config.consume_from = ConsumeFrom::FirstOffset;
+    config.instance_name = name.to_string();
+    PushConsumer::start(config, counting_listener(seen)).unwrap()
+}
+
+fn produce(namesrv: &str, topic: &str, producer_index: usize, batches: usize) {
+    let producer = Producer::start(ProducerConfig::new("push-test-producer", namesrv)).unwrap();
+    for batch in 0..batches {
+        let messages: Vec<Message> = (0..100)
+            .map(|n| Message::new(topic, format!("p{producer_index}-b{batch}-{n}")))
+            .collect();
+        producer.send_batch(&messages).unwrap();
+    }
+    producer.shutdown();
+}
+
+#[test]
+fn three_consumers_share_100000_messages_while_joining_and_leaving() {
+    let cluster = Cluster::start("");
+    create_topic(&cluster, "PushTopic", 8);
+    let namesrv = cluster.namesrv.1.to_string();
+    let seen: Seen = Arc::new(Mutex::new(HashMap::new()));
+    let first = consumer(
+        &namesrv,
+        "PushTopic",
+        "PushGroup",
+        "one",
+        MessageModel::Clustering,
+        &seen,
+    );
+    let producers: Vec<_> = (0..2)
+        .map(|index| {
+            let namesrv = namesrv.clone();
+            std::thread::spawn(move || produce(&namesrv, "PushTopic", index, 500))
+        })
+        .collect();
+    let count = |seen: &Seen| seen.lock().unwrap().len();
+    assert!(wait_until(Duration::from_secs(60), || count(&seen) >= 20_000));
+    let second = consumer(
+        &namesrv,
+        "PushTopic",
+        "PushGroup",
+        "two",
+        MessageModel::Clustering,
+        &seen,
+    );
+    assert!(wait_until(Duration::from_secs(60), || count(&seen) >= 40_000));
+    let third = consumer(
+        &namesrv,
+        "PushTopic",
+        "PushGroup",
+        "three",
+        MessageModel::Clustering,
+        &seen,
+    );
+    let shared = wait_until(Duration::from_secs(30), || !third.owned_queues().is_empty());
+    assert!(shared, "the third consumer never got a queue");
+    assert!(wait_until(Duration::from_secs(60), || count(&seen) >= 60_000));
+    second.shutdown();
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    let all = wait_until(Duration::from_secs(120), || count(&seen) == 100_000);
+    let seen_now = seen.lock().unwrap().clone();
+    let duplicates: u32 = seen_now.values().map(|times| times - 1).sum();
+    eprintln!(
+        "{} distinct messages consumed, {duplicates} duplicates",
+        seen_now.len()
+    );
+    assert!(all, "only {} of 100000 consumed", seen_now.len());
+    first.shutdown();
+    third.shutdown();
+}
+
+#[test]
+fn broadcasting_consumers_each_get_every_message() {
+    let cluster = Cluster::start("");
+    create_topic(&cluster, "BroadcastTopic", 4);
+    let namesrv = cluster.namesrv.1.to_string();
+    let (seen_a, seen_b): (Seen, Seen) = Default::default();
+    let dir = cluster.dir.path().to_path_buf();
+    let start = |name: &str, seen: &Seen| {
+        let mut config =
+            PushConsumerConfig::new("BroadcastGroup", &namesrv).subscribe("BroadcastTopic", "*");
+        config.model = MessageModel::Broadcasting;
+        config.consume_from = ConsumeFrom::FirstOffset;
+        config.instance_name = name.to_string();
+        config.offset_dir = dir.join("offsets");
+        PushConsumer::start(config, counting_listener(seen)).unwrap()
+    };
+    let a = start("a", &seen_a);
+    let b = start("b", &seen_b);
+    produce(&namesrv, "BroadcastTopic", 0, 5);
+    let both = || seen_a.lock().unwrap().len() == 500 && seen_b.lock().unwrap().len() == 500;
+    assert!(
+        wait_until(Duration::from_secs(60), both),
+        "a broadcasting consumer missed messages"
+    );
+    a.shutdown();
+    b.shutdown();
+}
