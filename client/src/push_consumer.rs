@@ -5,6 +5,9 @@
 //! a queue is given up or the consumer stops. Broadcasting: every consumer takes every queue
 //! and keeps its offsets in a local file. Heartbeats go to every master of the subscribed
 //! topics every 30 s. A listener asking for a retry gets the same messages again after 1 s.
+//! Orderly: a queue is consumed only while this client holds its broker lock (refreshed
+//! every 20 s, released when the queue is given up), so one queue is never read by two
+//! consumers at once, and its messages reach the listener in queue order.
 //!
 //! Threads: a rebalance thread, a heartbeat-and-commit thread, and a puller thread per owned
 //! queue (long polling, 5 s). The listener runs on the puller threads (one queue at a time
@@ -18,7 +21,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use wire::body::{ConsumerData, ConsumerListBody, HeartbeatData, MessageQueue, SubscriptionData};
+use wire::body::{
+    ConsumerData, ConsumerListBody, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
+    MessageQueue, SubscriptionData,
+};
 use wire::message::MessageRecord;
 use wire::{RemotingCommand, RequestCode, ResponseCode};
 
@@ -32,6 +38,8 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 /// Shorter than Java's 15 s so that giving a queue up (rebalance, shutdown) is quick.
 const LONG_POLL: Duration = Duration::from_secs(5);
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// Orderly consumers refresh their queue locks this often (upstream: 20 s; locks live 60 s).
+const LOCK_REFRESH_INTERVAL: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageModel {
@@ -69,6 +77,9 @@ pub struct PushConsumerConfig {
     pub instance_name: String,
     /// Where broadcasting offsets are kept.
     pub offset_dir: PathBuf,
+    /// Orderly: a queue is consumed only while this client holds its broker lock
+    /// (LOCK_BATCH_MQ), so no two consumers of the group ever read it at once.
+    pub orderly: bool,
 }
 
 impl PushConsumerConfig {
@@ -82,6 +93,7 @@ impl PushConsumerConfig {
             pull_batch_size: 32,
             instance_name: "DEFAULT".into(),
             offset_dir: std::env::temp_dir().join("rocketmq-offsets"),
+            orderly: false,
         }
     }
 
@@ -250,6 +262,7 @@ impl Inner {
 
     fn run_heartbeat(self: Arc<Self>) {
         let mut last_beat = Instant::now();
+        let mut last_lock = Instant::now();
         while !self.stopping() {
             std::thread::sleep(Duration::from_millis(200));
             if last_beat.elapsed() >= HEARTBEAT_INTERVAL {
@@ -258,6 +271,10 @@ impl Inner {
             }
             if self.config.model == MessageModel::Clustering {
                 self.commit_all_every(COMMIT_INTERVAL);
+            }
+            if self.config.orderly && last_lock.elapsed() >= LOCK_REFRESH_INTERVAL {
+                self.refresh_locks();
+                last_lock = Instant::now();
             }
         }
     }
@@ -276,9 +293,12 @@ impl Inner {
             };
             let mut ids = self.client_ids(&topic, &first.broker_name)?;
             if !ids.contains(&self.client_id) {
-                // Our heartbeat has not reached that broker yet: take nothing this round.
+                // Our heartbeat has not reached that broker yet: send one and ask again.
                 self.heartbeat();
-                continue;
+                ids = self.client_ids(&topic, &first.broker_name)?;
+                if !ids.contains(&self.client_id) {
+                    continue;
+                }
             }
             ids.sort();
             mine.extend(allocate_average(&queues, &ids, &self.client_id));
@@ -349,6 +369,14 @@ impl Inner {
     }
 
     fn take(self: &Arc<Self>, queue: MessageQueue) -> Result<(), ClientError> {
+        if self.config.orderly
+            && !self
+                .lock_queues(std::slice::from_ref(&queue), true)?
+                .contains(&queue)
+        {
+            // Another client still holds it (it has not seen the rebalance yet): next round.
+            return Ok(());
+        }
         let offset = Arc::new(AtomicI64::new(self.start_offset(&queue)?));
         let stop = Arc::new(AtomicBool::new(false));
         let (inner, queue_copy, offset_copy, stop_copy) =
@@ -376,6 +404,66 @@ impl Inner {
                 let _ = thread.join();
             }
             self.commit(queue, owned.offset.load(Ordering::Acquire));
+            if self.config.orderly {
+                let _ = self.lock_queues(std::slice::from_ref(queue), false);
+            }
+        }
+    }
+
+    /// LOCK_BATCH_MQ (or UNLOCK) for `queues` on their broker; returns the queues held.
+    fn lock_queues(
+        &self,
+        queues: &[MessageQueue],
+        lock: bool,
+    ) -> Result<Vec<MessageQueue>, ClientError> {
+        let Some(first) = queues.first() else {
+            return Ok(Vec::new());
+        };
+        let route = self.pull.route(&first.topic)?;
+        let addr = route
+            .master(&first.broker_name)
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: first.topic.clone(),
+            })?;
+        let body = LockBatchRequestBody {
+            client_id: self.client_id.clone(),
+            consumer_group: self.config.group.clone(),
+            mq_set: queues.iter().cloned().collect(),
+        };
+        let code = if lock {
+            RequestCode::LOCK_BATCH_MQ
+        } else {
+            RequestCode::UNLOCK_BATCH_MQ
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let request = RemotingCommand::request(code, 0).with_body(body);
+        let answer = self
+            .pull
+            .client()
+            .invoke(addr, request, Duration::from_secs(3))?;
+        if answer.response_code() != ResponseCode::SUCCESS {
+            return Err(ClientError::server(
+                answer.response_code(),
+                answer.remark.as_deref(),
+            ));
+        }
+        if !lock {
+            return Ok(Vec::new());
+        }
+        let held: LockBatchResponseBody =
+            serde_json::from_slice(&answer.body).map_err(|e| ClientError::Decode(e.to_string()))?;
+        Ok(held.lock_ok_mq_set.into_iter().collect())
+    }
+
+    /// Orderly: refreshes the locks of owned queues; a queue whose lock was lost is given up.
+    fn refresh_locks(&self) {
+        let owned: Vec<MessageQueue> = self.owned().keys().cloned().collect();
+        for queue in owned {
+            match self.lock_queues(std::slice::from_ref(&queue), true) {
+                Ok(held) if held.contains(&queue) => {}
+                Ok(_) => self.give_up(&queue),
+                Err(error) => log::warn!("lock refresh of {queue:?}: {error}"),
+            }
         }
     }
 

@@ -53,6 +53,8 @@ impl Broker {
             C::SEARCH_OFFSET_BY_TIMESTAMP => self.on_search_offset(request),
             C::GET_EARLIEST_MSG_STORETIME => self.on_earliest_store_time(request),
             C::UPDATE_AND_CREATE_TOPIC => self.on_create_topic(request),
+            C::LOCK_BATCH_MQ => Ok(self.on_lock(request, true)),
+            C::UNLOCK_BATCH_MQ => Ok(self.on_lock(request, false)),
             C::DELETE_TOPIC_IN_BROKER => self.on_delete_topic(request),
             C::GET_ALL_TOPIC_CONFIG => {
                 let mut response = ok(request);

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod consume;
+pub mod lock;
 pub mod long_poll;
 pub mod manage;
 pub mod produce;
