@@ -193,3 +193,57 @@ fn sends_carry_on_through_the_other_broker_group_when_one_is_killed() {
     );
     producer.shutdown();
 }
+
+#[test]
+fn the_admin_client_lists_creates_inspects_and_deletes() {
+    use client::admin::AdminClient;
+    let cluster = Cluster::start("");
+    let namesrv = cluster.namesrv.1.to_string();
+    assert!(wait_until(Duration::from_secs(10), || cluster.routed("TBW102")));
+    let admin = AdminClient::start(&namesrv).unwrap();
+    let info = admin.cluster_info().unwrap();
+    assert!(info.cluster_addr_table["TestCluster"].contains("broker-a"));
+    let config = wire::body::TopicConfig {
+        topic_name: "AdminMade".into(),
+        read_queue_nums: 3,
+        write_queue_nums: 3,
+        ..wire::body::TopicConfig::default()
+    };
+    admin.create_topic("TestCluster", &config).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || admin
+        .topic_list()
+        .is_ok_and(|topics| topics.contains(&"AdminMade".to_string()))));
+    let route = admin.topic_route("AdminMade").unwrap();
+    assert_eq!(route.queue_datas[0].write_queue_nums, 3);
+    let producer = Producer::start(ProducerConfig::new("admin-producer", &namesrv)).unwrap();
+    let sent = producer
+        .send(&Message::new("AdminMade", "look at me"))
+        .unwrap();
+    let viewed = admin.view_message(&sent.offset_msg_id).unwrap();
+    assert_eq!(viewed.body, b"look at me");
+    let consumer = PullConsumer::start("admin-group", &namesrv).unwrap();
+    consumer.commit_offset(&sent.queue, 1).unwrap();
+    let stats = admin.topic_stats("AdminMade").unwrap();
+    assert_eq!(stats.offset_table.len(), 3);
+    assert_eq!(stats.offset_table[&sent.queue].max_offset, 1);
+    let progress = admin.consume_stats("admin-group", "AdminMade").unwrap();
+    assert_eq!(progress.offset_table[&sent.queue].consumer_offset, 1);
+    let runtime = admin.broker_runtime_info(cluster.broker_addr()).unwrap();
+    assert_eq!(runtime["msgPutTotalTodayNow"], "1");
+    let group = wire::body::SubscriptionGroupConfig {
+        group_name: "admin-made-group".into(),
+        ..wire::body::SubscriptionGroupConfig::default()
+    };
+    admin.create_group("TestCluster", &group).unwrap();
+    admin
+        .delete_group("TestCluster", "admin-made-group")
+        .unwrap();
+    admin.delete_topic("TestCluster", "AdminMade").unwrap();
+    assert!(!admin
+        .topic_list()
+        .unwrap()
+        .contains(&"AdminMade".to_string()));
+    producer.shutdown();
+    consumer.shutdown();
+    admin.shutdown();
+}

@@ -1,0 +1,270 @@
+//! The admin client: the calls `mqadmin` makes. Cluster and topic listings and routes from
+//! the namesrvs; topic and group creation and deletion on every master of a cluster; topic
+//! statistics, consumer progress and connections, broker runtime figures, and messages by
+//! their offset id from the brokers.
+//!
+//! Thread-safe handle; each call blocks its caller.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use wire::body::{
+    ClusterInfo, ConsumeStats, ConsumerConnection, KvTable, SubscriptionGroupConfig, TopicConfig,
+    TopicList, TopicRouteData, TopicStatsTable,
+};
+use wire::message::MessageRecord;
+use wire::message_id::OffsetMsgId;
+use wire::{RemotingCommand, RequestCode, ResponseCode};
+
+use crate::error::ClientError;
+use crate::remoting::RemotingClient;
+use crate::route::{NameServers, RouteCache};
+
+pub struct AdminClient {
+    client: RemotingClient,
+    namesrvs: NameServers,
+    routes: RouteCache,
+    timeout: Duration,
+}
+
+fn ok(answer: RemotingCommand) -> Result<RemotingCommand, ClientError> {
+    match answer.response_code() {
+        ResponseCode::SUCCESS => Ok(answer),
+        code => Err(ClientError::server(code, answer.remark.as_deref())),
+    }
+}
+
+fn request(code: RequestCode, fields: &[(&str, String)]) -> RemotingCommand {
+    let mut request = RemotingCommand::request(code, 0);
+    for (key, value) in fields {
+        request = request.with_ext(*key, value.clone());
+    }
+    request
+}
+
+impl AdminClient {
+    pub fn start(namesrv_addr: &str) -> Result<AdminClient, ClientError> {
+        Ok(AdminClient {
+            client: RemotingClient::start(None)?,
+            namesrvs: NameServers::parse(namesrv_addr)?,
+            routes: RouteCache::default(),
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    pub fn shutdown(&self) {
+        self.client.shutdown();
+    }
+
+    fn namesrv(&self, request: RemotingCommand) -> Result<RemotingCommand, ClientError> {
+        ok(self.namesrvs.invoke(&self.client, request, self.timeout)?)
+    }
+
+    fn broker(
+        &self,
+        addr: SocketAddr,
+        request: RemotingCommand,
+    ) -> Result<RemotingCommand, ClientError> {
+        ok(self.client.invoke(addr, request, self.timeout)?)
+    }
+
+    pub fn cluster_info(&self) -> Result<ClusterInfo, ClientError> {
+        let answer = self.namesrv(request(RequestCode::GET_BROKER_CLUSTER_INFO, &[]))?;
+        Ok(ClusterInfo::decode(&answer.body)?)
+    }
+
+    pub fn topic_list(&self) -> Result<Vec<String>, ClientError> {
+        let answer = self.namesrv(request(
+            RequestCode::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+            &[],
+        ))?;
+        let mut topics = TopicList::decode(&answer.body)?.topic_list;
+        topics.sort();
+        Ok(topics)
+    }
+
+    pub fn topic_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+        Ok(self
+            .routes
+            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?
+            .data)
+    }
+
+    /// The master addresses of `cluster` by broker name.
+    pub fn masters(&self, cluster: &str) -> Result<BTreeMap<String, SocketAddr>, ClientError> {
+        let info = self.cluster_info()?;
+        let names = info
+            .cluster_addr_table
+            .get(cluster)
+            .cloned()
+            .unwrap_or_default();
+        let mut masters = BTreeMap::new();
+        for name in names {
+            let addr = info
+                .broker_addr_table
+                .get(&name)
+                .and_then(|b| b.broker_addrs.get(&0));
+            if let Some(addr) = addr.and_then(|a| a.parse().ok()) {
+                masters.insert(name, addr);
+            }
+        }
+        if masters.is_empty() {
+            return Err(ClientError::Invalid(format!(
+                "cluster {cluster} has no master"
+            )));
+        }
+        Ok(masters)
+    }
+
+    /// UPDATE_AND_CREATE_TOPIC on every master of `cluster`.
+    pub fn create_topic(&self, cluster: &str, config: &TopicConfig) -> Result<(), ClientError> {
+        let fields = [
+            ("topic", config.topic_name.clone()),
+            ("defaultTopic", "TBW102".to_string()),
+            ("readQueueNums", config.read_queue_nums.to_string()),
+            ("writeQueueNums", config.write_queue_nums.to_string()),
+            ("perm", config.perm.to_string()),
+            ("topicFilterType", config.topic_filter_type.clone()),
+            ("topicSysFlag", config.topic_sys_flag.to_string()),
+            ("order", config.order.to_string()),
+        ];
+        for addr in self.masters(cluster)?.values() {
+            self.broker(
+                *addr,
+                request(RequestCode::UPDATE_AND_CREATE_TOPIC, &fields),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// DELETE_TOPIC_IN_BROKER on every master of `cluster`, then DELETE_TOPIC_IN_NAMESRV.
+    pub fn delete_topic(&self, cluster: &str, topic: &str) -> Result<(), ClientError> {
+        let fields = [("topic", topic.to_string())];
+        for addr in self.masters(cluster)?.values() {
+            self.broker(*addr, request(RequestCode::DELETE_TOPIC_IN_BROKER, &fields))?;
+        }
+        self.namesrv(request(RequestCode::DELETE_TOPIC_IN_NAMESRV, &fields))?;
+        self.routes.forget(topic);
+        Ok(())
+    }
+
+    /// Queue offsets of `topic` on every broker of its route.
+    pub fn topic_stats(&self, topic: &str) -> Result<TopicStatsTable, ClientError> {
+        let route = self
+            .routes
+            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+        let mut merged = TopicStatsTable::default();
+        for broker in &route.data.broker_datas {
+            let Some(addr) = route.master(&broker.broker_name) else {
+                continue;
+            };
+            let answer = self.broker(
+                addr,
+                request(
+                    RequestCode::GET_TOPIC_STATS_INFO,
+                    &[("topic", topic.to_string())],
+                ),
+            )?;
+            merged
+                .offset_table
+                .extend(TopicStatsTable::decode(&answer.body)?.offset_table);
+        }
+        Ok(merged)
+    }
+
+    /// A group's progress on `topic` (broker and consumer offsets per queue).
+    pub fn consume_stats(&self, group: &str, topic: &str) -> Result<ConsumeStats, ClientError> {
+        let route = self
+            .routes
+            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+        let mut merged = ConsumeStats::default();
+        let fields = [
+            ("consumerGroup", group.to_string()),
+            ("topic", topic.to_string()),
+        ];
+        for broker in &route.data.broker_datas {
+            let Some(addr) = route.master(&broker.broker_name) else {
+                continue;
+            };
+            let answer = self.broker(addr, request(RequestCode::GET_CONSUME_STATS, &fields))?;
+            let stats = ConsumeStats::decode(&answer.body)?;
+            merged.consume_tps += stats.consume_tps;
+            merged.offset_table.extend(stats.offset_table);
+        }
+        Ok(merged)
+    }
+
+    /// The clients of a consumer group, as a broker of `topic` knows them.
+    pub fn consumer_connection(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<ConsumerConnection, ClientError> {
+        let route = self
+            .routes
+            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+        let addr = route
+            .data
+            .broker_datas
+            .iter()
+            .find_map(|b| route.master(&b.broker_name))
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: topic.to_string(),
+            })?;
+        let fields = [("consumerGroup", group.to_string())];
+        let answer = self.broker(
+            addr,
+            request(RequestCode::GET_CONSUMER_CONNECTION_LIST, &fields),
+        )?;
+        Ok(ConsumerConnection::decode(&answer.body)?)
+    }
+
+    /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP on every master of `cluster`.
+    pub fn create_group(
+        &self,
+        cluster: &str,
+        config: &SubscriptionGroupConfig,
+    ) -> Result<(), ClientError> {
+        for addr in self.masters(cluster)?.values() {
+            let create =
+                RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, 0)
+                    .with_body(config.encode());
+            self.broker(*addr, create)?;
+        }
+        Ok(())
+    }
+
+    pub fn delete_group(&self, cluster: &str, group: &str) -> Result<(), ClientError> {
+        let fields = [
+            ("groupName", group.to_string()),
+            ("removeOffset", "true".to_string()),
+        ];
+        for addr in self.masters(cluster)?.values() {
+            self.broker(
+                *addr,
+                request(RequestCode::DELETE_SUBSCRIPTIONGROUP, &fields),
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn broker_runtime_info(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<BTreeMap<String, String>, ClientError> {
+        let answer = self.broker(addr, request(RequestCode::GET_BROKER_RUNTIME_INFO, &[]))?;
+        Ok(KvTable::decode(&answer.body)?.table)
+    }
+
+    /// The message an offset message id names (the broker's `msgId`), from the broker it names.
+    pub fn view_message(&self, offset_msg_id: &str) -> Result<MessageRecord, ClientError> {
+        let id = OffsetMsgId::decode(offset_msg_id)?;
+        let fields = [("offset", id.commit_log_offset.to_string())];
+        let answer = self.broker(
+            id.store_host,
+            request(RequestCode::VIEW_MESSAGE_BY_ID, &fields),
+        )?;
+        Ok(MessageRecord::decode(&answer.body, true)?.0)
+    }
+}
