@@ -97,6 +97,15 @@ impl PullConsumer {
             .get(&inner.client, &inner.namesrvs, topic, inner.timeout)
     }
 
+    /// The readable queues of `topic` as the namesrvs say now (not from the cache).
+    pub fn refresh_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, ClientError> {
+        let inner = &self.inner;
+        let route = inner
+            .routes
+            .refresh(&inner.client, &inner.namesrvs, topic, inner.timeout)?;
+        Ok(route.read_queues(topic))
+    }
+
     /// The readable queues of `topic`, sorted.
     pub fn fetch_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, ClientError> {
         Ok(self.route(topic)?.read_queues(topic))
@@ -155,7 +164,15 @@ impl PullConsumer {
         header.write_to(&mut request.ext_fields);
         let addr = self.address(queue, Some(0))?;
         let timeout = self.inner.timeout + Duration::from_millis(suspend_ms as u64);
-        let answer = self.call(addr, request, timeout)?;
+        let answer = self.call(addr, request, timeout).inspect_err(|error| {
+            if matches!(
+                error,
+                ClientError::Connection { .. } | ClientError::Timeout { .. }
+            ) {
+                // The broker may be gone or back on another address: ask the namesrv again.
+                self.inner.routes.forget(&queue.topic);
+            }
+        })?;
         let status = match answer.response_code() {
             ResponseCode::SUCCESS => PullStatus::Found,
             ResponseCode::PULL_NOT_FOUND => PullStatus::NoNewMessage,

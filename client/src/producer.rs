@@ -186,6 +186,11 @@ impl Producer {
         let queue = queues[selector(&queues) % queues.len()].clone();
         let (request, msg_id) = self.request(std::slice::from_ref(message), &queue)?;
         self.send_once(&route, &queue, request, msg_id)
+            .inspect_err(|error| {
+                if retryable(error) {
+                    self.inner.routes.forget(&message.topic);
+                }
+            })
     }
 
     /// Sends without waiting; `callback` gets the result on another thread.

@@ -80,6 +80,8 @@ pub struct PushConsumerConfig {
     /// Orderly: a queue is consumed only while this client holds its broker lock
     /// (LOCK_BATCH_MQ), so no two consumers of the group ever read it at once.
     pub orderly: bool,
+    /// How often queues are shared out again without a membership notice (upstream: 20 s).
+    pub rebalance_interval: Duration,
 }
 
 impl PushConsumerConfig {
@@ -94,6 +96,7 @@ impl PushConsumerConfig {
             instance_name: "DEFAULT".into(),
             offset_dir: std::env::temp_dir().join("rocketmq-offsets"),
             orderly: false,
+            rebalance_interval: REBALANCE_INTERVAL,
         }
     }
 
@@ -253,7 +256,7 @@ impl Inner {
             if let Err(error) = self.rebalance() {
                 log::warn!("rebalance of {}: {error}", self.config.group);
             }
-            match woken.recv_timeout(REBALANCE_INTERVAL) {
+            match woken.recv_timeout(self.config.rebalance_interval) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -283,7 +286,7 @@ impl Inner {
     fn assignment(&self) -> Result<Vec<MessageQueue>, ClientError> {
         let mut mine = Vec::new();
         for topic in self.topics() {
-            let queues = self.pull.fetch_queues(&topic)?;
+            let queues = self.pull.refresh_queues(&topic)?;
             if self.config.model == MessageModel::Broadcasting {
                 mine.extend(queues);
                 continue;

@@ -247,3 +247,117 @@ fn the_admin_client_lists_creates_inspects_and_deletes() {
     consumer.shutdown();
     admin.shutdown();
 }
+
+/// UPDATE_AND_CREATE_TOPIC on each broker.
+fn create_on(brokers: &[std::net::SocketAddr], topic: &str, queues: i32) {
+    for broker in brokers {
+        let create = wire::RemotingCommand::request(wire::RequestCode::UPDATE_AND_CREATE_TOPIC, 0)
+            .with_ext("topic", topic)
+            .with_ext("defaultTopic", "TBW102")
+            .with_ext("readQueueNums", queues.to_string())
+            .with_ext("writeQueueNums", queues.to_string())
+            .with_ext("perm", "6")
+            .with_ext("topicFilterType", "SINGLE_TAG")
+            .with_ext("order", "false");
+        let answer = integration::RawClient::connect(*broker)
+            .unwrap()
+            .call(create)
+            .unwrap();
+        assert_eq!(answer.response_code(), wire::ResponseCode::SUCCESS);
+    }
+}
+
+/// A push consumer (rebalancing every second) recording every body it gets into `seen`.
+fn recording_consumer(
+    namesrv: &str,
+    topic: &str,
+    seen: &Arc<std::sync::Mutex<BTreeSet<String>>>,
+) -> client::push_consumer::PushConsumer {
+    use client::push_consumer::{ConsumeFrom, ConsumeResult, PushConsumer, PushConsumerConfig};
+    let recorder = seen.clone();
+    let mut config = PushConsumerConfig::new("ComeBackGroup", namesrv).subscribe(topic, "*");
+    config.consume_from = ConsumeFrom::FirstOffset;
+    config.rebalance_interval = Duration::from_secs(1);
+    let listener: client::push_consumer::Listener = Arc::new(move |_, messages| {
+        let mut seen = recorder.lock().unwrap();
+        seen.extend(
+            messages
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.body).into_owned()),
+        );
+        ConsumeResult::Success
+    });
+    PushConsumer::start(config, listener).unwrap()
+}
+
+/// A send to a queue of `broker` on topic ComeBack.
+fn send_to_broker(producer: &Producer, broker: &str, body: String) -> client::producer::SendResult {
+    producer
+        .send_to_queue(&Message::new("ComeBack", body), |queues| {
+            queues
+                .iter()
+                .position(|q| q.broker_name == broker)
+                .unwrap_or(0)
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_push_consumer_resumes_a_broker_group_that_comes_back() {
+    use std::sync::Mutex;
+    let cluster = Cluster::start("");
+    let namesrv = cluster.namesrv.1;
+    let b_dir = cluster.dir.path().join("broker-b");
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let (mut broker_b, addr_b) = spawn_broker(&b_dir, namesrv, "brokerName=broker-b");
+    create_on(&[cluster.broker_addr(), addr_b], "ComeBack", 2);
+    let seen: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let consumer = recording_consumer(&namesrv.to_string(), "ComeBack", &seen);
+    let producer = Producer::start(ProducerConfig::new("comeback", &namesrv.to_string())).unwrap();
+    let both =
+        || producer.send(&Message::new("ComeBack", "x")).is_ok() && cluster.routed("ComeBack");
+    assert!(wait_until(Duration::from_secs(20), both));
+    for n in 0..20 {
+        assert_eq!(
+            send_to_broker(&producer, "broker-b", format!("before-{n}"))
+                .queue
+                .broker_name,
+            "broker-b"
+        );
+    }
+    let before = || (0..20).all(|n| seen.lock().unwrap().contains(&format!("before-{n}")));
+    assert!(
+        wait_until(Duration::from_secs(60), before),
+        "broker-b's messages never consumed"
+    );
+    broker_b.signal(libc::SIGTERM);
+    broker_b.wait_timeout(Duration::from_secs(20));
+    let (_broker_b, addr_b) = spawn_broker(&b_dir, namesrv, "brokerName=broker-b");
+    let routed_b = || {
+        let request = wire::RemotingCommand::request(wire::RequestCode::GET_ROUTEINFO_BY_TOPIC, 0)
+            .with_ext("topic", "ComeBack");
+        let answer = integration::RawClient::connect(namesrv)
+            .unwrap()
+            .call(request)
+            .unwrap();
+        String::from_utf8_lossy(&answer.body).contains(&addr_b.to_string())
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), routed_b),
+        "broker-b never re-registered"
+    );
+    // A fresh producer: the first one's route (refreshed every 30 s) still lacks broker-b.
+    let producer =
+        Producer::start(ProducerConfig::new("comeback-2", &namesrv.to_string())).unwrap();
+    for n in 0..20 {
+        let sent = send_to_broker(&producer, "broker-b", format!("after-{n}"));
+        assert_eq!(sent.queue.broker_name, "broker-b");
+    }
+    let after = || (0..20).all(|n| seen.lock().unwrap().contains(&format!("after-{n}")));
+    assert!(
+        wait_until(Duration::from_secs(90), after),
+        "the consumer did not resume broker-b"
+    );
+    consumer.shutdown();
+    producer.shutdown();
+}
