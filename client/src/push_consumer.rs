@@ -4,7 +4,9 @@
 //! sends NOTIFY_CONSUMER_IDS_CHANGED; offsets are committed to the broker every 5 s and when
 //! a queue is given up or the consumer stops. Broadcasting: every consumer takes every queue
 //! and keeps its offsets in a local file. Heartbeats go to every master of the subscribed
-//! topics every 30 s. A listener asking for a retry gets the same messages again after 1 s.
+//! topics every 30 s. Messages a listener fails are sent back to the broker
+//! (CONSUMER_SEND_MSG_BACK) and come again through `%RETRY%<group>`, their topic restored;
+//! orderly and broadcasting consumers retry them in place after 1 s.
 //! Orderly: a queue is consumed only while this client holds its broker lock (refreshed
 //! every 20 s, released when the queue is given up), so one queue is never read by two
 //! consumers at once, and its messages reach the listener in queue order.
@@ -25,6 +27,8 @@ use wire::body::{
     ConsumerData, ConsumerListBody, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
     MessageQueue, SubscriptionData,
 };
+use wire::headers::send::ConsumerSendMsgBackRequestHeader;
+use wire::headers::CommandHeader;
 use wire::message::MessageRecord;
 use wire::{RemotingCommand, RequestCode, ResponseCode};
 
@@ -211,6 +215,20 @@ impl Drop for PushConsumer {
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, ClientError> {
     Ok(std::thread::Builder::new().name(name.into()).spawn(body)?)
+}
+
+/// Messages redelivered through `%RETRY%<group>` carry their original topic in RETRY_TOPIC:
+/// the listener sees that topic, as with the Java client.
+fn restore_retry_topics(messages: &mut [MessageRecord]) {
+    for message in messages {
+        if message.topic.starts_with("%RETRY%") {
+            let original =
+                wire::properties::find(&message.properties, wire::properties::RETRY_TOPIC);
+            if let Some(original) = original.map(str::to_string) {
+                message.topic = original;
+            }
+        }
+    }
 }
 
 /// Average allocation: `queues` (sorted) cut into consecutive runs, one per client id (sorted).
@@ -490,11 +508,10 @@ impl Inner {
             };
             match result.status {
                 PullStatus::Found if !result.messages.is_empty() => {
-                    while (self.listener)(queue, &result.messages) == ConsumeResult::Retry {
-                        if stop.load(Ordering::Acquire) || self.stopping() {
-                            return;
-                        }
-                        std::thread::sleep(RETRY_PAUSE);
+                    let mut messages = result.messages;
+                    restore_retry_topics(&mut messages);
+                    if !self.deliver(queue, &messages, stop) {
+                        return;
                     }
                     offset.store(result.next_begin_offset, Ordering::Release);
                 }
@@ -503,6 +520,57 @@ impl Inner {
                 }
                 _ => offset.store(result.next_begin_offset.max(from), Ordering::Release),
             }
+        }
+    }
+
+    /// Hands `messages` to the listener until it succeeds; a clustering, non-orderly consumer
+    /// sends failed messages back to the broker for a later retry instead of waiting here.
+    /// False when the consumer stopped meanwhile.
+    fn deliver(&self, queue: &MessageQueue, messages: &[MessageRecord], stop: &AtomicBool) -> bool {
+        loop {
+            if (self.listener)(queue, messages) == ConsumeResult::Success {
+                return true;
+            }
+            let sends_back = self.config.model == MessageModel::Clustering && !self.config.orderly;
+            if sends_back && messages.iter().all(|m| self.send_back(queue, m).is_ok()) {
+                return true;
+            }
+            if stop.load(Ordering::Acquire) || self.stopping() {
+                return false;
+            }
+            std::thread::sleep(RETRY_PAUSE);
+        }
+    }
+
+    /// CONSUMER_SEND_MSG_BACK: the broker stores the message again for a later retry.
+    fn send_back(&self, queue: &MessageQueue, message: &MessageRecord) -> Result<(), ClientError> {
+        let route = self.pull.route(&queue.topic)?;
+        let addr = route
+            .master(&queue.broker_name)
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: queue.topic.clone(),
+            })?;
+        let origin = wire::properties::find(&message.properties, wire::properties::UNIQ_KEY)
+            .unwrap_or("")
+            .to_string();
+        let header = ConsumerSendMsgBackRequestHeader {
+            offset: message.commit_log_offset,
+            group: self.config.group.clone(),
+            delay_level: 0,
+            origin_msg_id: Some(origin),
+            origin_topic: Some(message.topic.clone()),
+            unit_mode: false,
+            max_reconsume_times: Some(16),
+        };
+        let mut request = RemotingCommand::request(RequestCode::CONSUMER_SEND_MSG_BACK, 0);
+        header.write_to(&mut request.ext_fields);
+        let answer = self
+            .pull
+            .client()
+            .invoke(addr, request, Duration::from_secs(3))?;
+        match answer.response_code() {
+            ResponseCode::SUCCESS => Ok(()),
+            code => Err(ClientError::server(code, answer.remark.as_deref())),
         }
     }
 

@@ -229,3 +229,47 @@ fn orderly_consumption_keeps_queue_order_across_a_restart() {
         }
     }
 }
+
+#[test]
+fn a_failed_message_is_sent_back_and_comes_again_through_the_retry_topic() {
+    let cluster = Cluster::start("");
+    create_topic(&cluster, "RetryTopic", 2);
+    let namesrv = cluster.namesrv.1.to_string();
+    let deliveries: Arc<Mutex<Vec<(String, String, i32)>>> = Arc::default();
+    let recorder = deliveries.clone();
+    let mut config = PushConsumerConfig::new("RetryGroup", &namesrv).subscribe("RetryTopic", "*");
+    config.consume_from = ConsumeFrom::FirstOffset;
+    config.rebalance_interval = Duration::from_secs(1);
+    let listener: Listener = Arc::new(move |_queue, messages| {
+        let mut deliveries = recorder.lock().unwrap();
+        let mut result = ConsumeResult::Success;
+        for message in messages {
+            let body = String::from_utf8_lossy(&message.body).into_owned();
+            if body == "fail-once" && message.reconsume_times == 0 {
+                result = ConsumeResult::Retry;
+            }
+            deliveries.push((body, message.topic.clone(), message.reconsume_times));
+        }
+        result
+    });
+    let consumer = PushConsumer::start(config, listener).unwrap();
+    let producer = Producer::start(ProducerConfig::new("retry-producer", &namesrv)).unwrap();
+    producer
+        .send(&Message::new("RetryTopic", "fail-once"))
+        .unwrap();
+    let again = || {
+        let deliveries = deliveries.lock().unwrap();
+        deliveries
+            .iter()
+            .any(|(body, _, times)| body == "fail-once" && *times == 1)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), again),
+        "the failed message never came back"
+    );
+    let deliveries = deliveries.lock().unwrap().clone();
+    let retried = deliveries.iter().find(|(_, _, times)| *times == 1).unwrap();
+    assert_eq!(retried.1, "RetryTopic", "the original topic is restored");
+    producer.shutdown();
+    consumer.shutdown();
+}

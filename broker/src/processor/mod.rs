@@ -10,3 +10,4 @@ pub mod produce;
 pub mod pull;
 pub mod pull_workers;
 pub mod send;
+pub mod send_back;
