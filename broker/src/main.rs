@@ -2,33 +2,9 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use broker::config::BrokerConfig;
 use broker::server::Server;
-
-/// Set by SIGINT/SIGTERM; the event loop polls it on every tick and stops cleanly.
-static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP_REQUESTED.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_stop_signal` only performs an atomic store, which is async-signal-safe,
-        // and has the C ABI signature `signal` expects.
-        unsafe {
-            libc::signal(signal, handler);
-        }
-    }
-    // SAFETY: ignoring SIGPIPE is always sound; writes to a closed socket then return EPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-}
 
 fn usage(options: &getopts::Options) -> String {
     options.usage("Usage: broker [-c FILE] [-n NAMESRV]\n\nThe RocketMQ broker.")
@@ -94,7 +70,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    install_signal_handlers();
+    client::process::install_signal_handlers();
+    client::process::raise_fd_limit();
     let server = match Server::bind(config) {
         Ok(server) => server,
         Err(error) => {
@@ -104,7 +81,7 @@ fn main() -> ExitCode {
     };
     // Scripts and tests read the bound address (port 0 picks one) from this first line.
     println!("broker listening on {}", server.local_addr());
-    match server.run(&STOP_REQUESTED) {
+    match server.run(&client::process::STOP_REQUESTED) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("broker: {error}");

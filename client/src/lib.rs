@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod durable;
 pub mod error;
 pub mod net;
+pub mod process;
 pub mod producer;
 pub mod push_consumer;
 pub mod remoting;

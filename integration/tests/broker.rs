@@ -40,6 +40,12 @@ fn send_and_pull_round_trip_with_tags_and_routes() {
         wait_until(Duration::from_secs(10), || cluster.routed("RoundTrip")),
         "auto-created topic not routed"
     );
+    let addr = cluster.broker_addr();
+    assert!(wait_until(Duration::from_secs(10), || max_offset(
+        addr,
+        "RoundTrip",
+        0
+    ) == 5));
     let all = client
         .call(pull_request("RoundTrip", 0, 0, "*", 0))
         .unwrap();
@@ -74,6 +80,11 @@ fn a_held_pull_wakes_when_a_message_arrives() {
     let created = send(&mut client, "LongPoll", 0, "first", "t");
     assert_eq!(created.response_code(), ResponseCode::SUCCESS);
     let addr = cluster.broker_addr();
+    // Dispatch is asynchronous: pull at offset 1 only once the queue holds the first message
+    // (a pull past the end of an empty queue is OFFSET_MOVED, not held).
+    assert!(wait_until(Duration::from_secs(10), || max_offset(
+        addr, "LongPoll", 0
+    ) == 1));
     let waiter = std::thread::spawn(move || {
         let mut puller = RawClient::connect(addr).unwrap();
         let started = Instant::now();
@@ -264,6 +275,9 @@ fn seeded_cluster() -> (Cluster, RawClient, String) {
         ],
     );
 
+    let addr = cluster.broker_addr();
+    let dispatched = || (0..2).all(|queue| max_offset(addr, "Admin", queue) == 3);
+    assert!(wait_until(Duration::from_secs(10), dispatched));
     (cluster, client, msg_id)
 }
 

@@ -142,21 +142,7 @@ fn sends_carry_on_through_the_other_broker_group_when_one_is_killed() {
     let (mut broker_b, addr_b) = spawn_broker(&b_dir, namesrv, "brokerName=broker-b");
     let producer =
         Producer::start(ProducerConfig::new("rust-fault", &namesrv.to_string())).unwrap();
-    for broker in [cluster.broker_addr(), addr_b] {
-        let create = wire::RemotingCommand::request(wire::RequestCode::UPDATE_AND_CREATE_TOPIC, 0)
-            .with_ext("topic", "FaultTopic")
-            .with_ext("defaultTopic", "TBW102")
-            .with_ext("readQueueNums", "4")
-            .with_ext("writeQueueNums", "4")
-            .with_ext("perm", "6")
-            .with_ext("topicFilterType", "SINGLE_TAG")
-            .with_ext("order", "false");
-        let answer = integration::RawClient::connect(broker)
-            .unwrap()
-            .call(create)
-            .unwrap();
-        assert_eq!(answer.response_code(), wire::ResponseCode::SUCCESS);
-    }
+    create_on(&[cluster.broker_addr(), addr_b], "FaultTopic", 4);
     let both = || {
         let consumer = PullConsumer::start("probe", &namesrv.to_string()).unwrap();
         let brokers: BTreeSet<String> = consumer
@@ -223,6 +209,8 @@ fn the_admin_client_lists_creates_inspects_and_deletes() {
     assert_eq!(viewed.body, b"look at me");
     let consumer = PullConsumer::start("admin-group", &namesrv).unwrap();
     consumer.commit_offset(&sent.queue, 1).unwrap();
+    let dispatched = || consumer.max_offset(&sent.queue).is_ok_and(|max| max == 1);
+    assert!(wait_until(Duration::from_secs(10), dispatched));
     let stats = admin.topic_stats("AdminMade").unwrap();
     assert_eq!(stats.offset_table.len(), 3);
     assert_eq!(stats.offset_table[&sent.queue].max_offset, 1);
@@ -251,19 +239,7 @@ fn the_admin_client_lists_creates_inspects_and_deletes() {
 /// UPDATE_AND_CREATE_TOPIC on each broker.
 fn create_on(brokers: &[std::net::SocketAddr], topic: &str, queues: i32) {
     for broker in brokers {
-        let create = wire::RemotingCommand::request(wire::RequestCode::UPDATE_AND_CREATE_TOPIC, 0)
-            .with_ext("topic", topic)
-            .with_ext("defaultTopic", "TBW102")
-            .with_ext("readQueueNums", queues.to_string())
-            .with_ext("writeQueueNums", queues.to_string())
-            .with_ext("perm", "6")
-            .with_ext("topicFilterType", "SINGLE_TAG")
-            .with_ext("order", "false");
-        let answer = integration::RawClient::connect(*broker)
-            .unwrap()
-            .call(create)
-            .unwrap();
-        assert_eq!(answer.response_code(), wire::ResponseCode::SUCCESS);
+        cluster::create_topic_on(*broker, topic, queues);
     }
 }
 

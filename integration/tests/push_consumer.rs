@@ -13,22 +13,10 @@ use client::push_consumer::{
     ConsumeFrom, ConsumeResult, Listener, MessageModel, PushConsumer, PushConsumerConfig,
 };
 use cluster::Cluster;
-use integration::{wait_until, RawClient};
+use integration::wait_until;
 
 fn create_topic(cluster: &Cluster, topic: &str, queues: i32) {
-    let create = wire::RemotingCommand::request(wire::RequestCode::UPDATE_AND_CREATE_TOPIC, 0)
-        .with_ext("topic", topic)
-        .with_ext("defaultTopic", "TBW102")
-        .with_ext("readQueueNums", queues.to_string())
-        .with_ext("writeQueueNums", queues.to_string())
-        .with_ext("perm", "6")
-        .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("order", "false");
-    let answer = RawClient::connect(cluster.broker_addr())
-        .unwrap()
-        .call(create)
-        .unwrap();
-    assert_eq!(answer.response_code(), wire::ResponseCode::SUCCESS);
+    cluster::create_topic_on(cluster.broker_addr(), topic, queues);
     assert!(wait_until(Duration::from_secs(10), || cluster.routed(topic)));
 }
 

@@ -97,6 +97,18 @@ fn sync_master_acks_survive_the_master_on_its_slave() {
     killer.join().unwrap();
     eprintln!("{} sends acked before the master died", acks.len());
     assert!(acks.len() >= kill_after);
+    // The slave dispatches its queues asynchronously: wait until each holds every acked offset.
+    let mut top: HashMap<i32, i64> = HashMap::new();
+    for ack in &acks {
+        let entry = top.entry(ack.queue_id).or_insert(-1);
+        *entry = (*entry).max(ack.queue_offset);
+    }
+    let slave = cluster.slave_addr();
+    let dispatched = || top.iter().all(|(q, t)| max_offset(slave, TOPIC, *q) > *t);
+    assert!(
+        wait_until(Duration::from_secs(30), dispatched),
+        "the slave lacks acked offsets"
+    );
     let mut on_slave: HashMap<i32, Vec<(i64, String)>> = HashMap::new();
     for queue_id in 0..4 {
         on_slave.insert(queue_id, pull_all(cluster.slave_addr(), TOPIC, queue_id));

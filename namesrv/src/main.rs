@@ -3,52 +3,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use namesrv::config::NamesrvConfig;
 use namesrv::server::Server;
-
-/// Set by SIGINT/SIGTERM; the event loop polls it on every tick and stops.
-static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP_REQUESTED.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    let handler = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_stop_signal` only performs an atomic store, which is async-signal-safe,
-        // and has the C ABI signature `signal` expects.
-        unsafe {
-            libc::signal(signal, handler);
-        }
-    }
-    // SAFETY: ignoring SIGPIPE is always sound; writes to a closed socket then return EPIPE
-    // (Rust's runtime does this too; kept explicit because the loop depends on it).
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-}
-
-/// Lifts the open-file soft limit to the hard limit: every client holds a connection.
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
-    let raised = unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
-        }
-    };
-    if !raised {
-        log::warn!("cannot raise the open-file limit; many connections may be refused");
-    }
-}
 
 fn usage(options: &getopts::Options) -> String {
     options.usage("Usage: namesrv [-p PORT] [-c FILE]\n\nThe RocketMQ routing centre.")
@@ -105,8 +62,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    install_signal_handlers();
-    raise_fd_limit();
+    client::process::install_signal_handlers();
+    client::process::raise_fd_limit();
     let address = SocketAddr::new(config.bind_address, config.listen_port);
     let server = match Server::bind(config, address) {
         Ok(server) => server,
@@ -117,7 +74,7 @@ fn main() -> ExitCode {
     };
     // Scripts and tests read the bound address (port 0 picks one) from this first line.
     println!("namesrv listening on {}", server.local_addr());
-    match server.run(&STOP_REQUESTED) {
+    match server.run(&client::process::STOP_REQUESTED) {
         Ok(()) => {
             log::info!("namesrv stopped");
             ExitCode::SUCCESS
