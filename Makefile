@@ -19,7 +19,7 @@ build:
 # Integration tests start the real binaries, so they are built first. The Java interop probes
 # are built by the tests themselves (Maven Central); the C header check compiles with cc.
 test:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --examples
 	mkdir -p target
 	set -o pipefail; $(CARGO) test --workspace 2>&1 | tee target/test-output.log
 	@scripts/test-summary.sh target/test-output.log
