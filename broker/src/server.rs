@@ -11,7 +11,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ use crate::ha::master::HaMaster;
 use crate::ha::slave::HaSlave;
 use crate::ha::sync::{SlaveSync, Table};
 use crate::persister::Persister;
-use crate::processor::long_poll::LongPolls;
+use crate::processor::long_poll::{HeldQueues, LongPolls};
 use crate::registration::{self, Identity, Registration};
 use crate::store::{Arrival, MessageStore, StoreError};
 use crate::subscription_group::SubscriptionGroupManager;
@@ -73,8 +73,8 @@ pub struct Broker {
     pub(crate) consumers: ConsumerManager<ConnectionId>,
     pub(crate) producers: ProducerManager<ConnectionId>,
     pub(crate) long_polls: LongPolls<ConnectionId>,
-    /// Shared with the arrival listener: no loop message while nothing is held.
-    pub(crate) held_count: Arc<AtomicUsize>,
+    /// Shared with the arrival listener: loop messages only for queues with held pulls.
+    pub(crate) held: Arc<HeldQueues>,
     pub(crate) waiters: Waiters<ConnectionId>,
     pub(crate) ha_master: Option<HaMaster>,
     pub(crate) ha_slave: Option<HaSlave>,
@@ -96,8 +96,8 @@ impl Server {
         let loop_config = LoopConfig::default();
         let mut event_loop = EventLoop::<Broker>::new(loop_config)?;
         let remote = event_loop.remote();
-        let held_count = Arc::new(AtomicUsize::new(0));
-        let store = open_store(&config, &remote, &held_count)?;
+        let held = Arc::new(HeldQueues::default());
+        let store = open_store(&config, &remote, &held)?;
         let address = SocketAddr::new(config.broker_ip1, config.listen_port);
         let bind_address = SocketAddr::new([0, 0, 0, 0].into(), config.listen_port);
         let bind_address = if config.broker_ip1.is_loopback() {
@@ -119,7 +119,7 @@ impl Server {
             event_loop.remote(),
         )?;
         let (ha_master, ha_slave, ha_port) = start_ha(&config, &store, &event_loop, bind_address)?;
-        let mut handler = Broker::new(config, store, store_host, held_count, ha_port)?;
+        let mut handler = Broker::new(config, store, store_host, held, ha_port)?;
         handler.pull_workers = Some(workers);
         handler.ha_master = ha_master;
         handler.ha_slave = ha_slave;
@@ -173,12 +173,12 @@ fn start_ha(
 fn open_store(
     config: &BrokerConfig,
     remote: &Remote<Message>,
-    held_count: &Arc<AtomicUsize>,
+    held: &Arc<HeldQueues>,
 ) -> io::Result<Arc<MessageStore>> {
     let arrivals = remote.clone();
-    let held = held_count.clone();
+    let held = held.clone();
     let listener: crate::store::ArrivalListener = Arc::new(move |arrival: &Arrival<'_>| {
-        if held.load(Ordering::Acquire) == 0 {
+        if !held.contains(arrival.topic, arrival.queue_id) {
             return;
         }
         let _ = arrivals.send(Message::Arrived {
@@ -212,7 +212,7 @@ impl Broker {
         config: BrokerConfig,
         store: Arc<MessageStore>,
         store_host: SocketAddr,
-        held_count: Arc<AtomicUsize>,
+        held: Arc<HeldQueues>,
         ha_port: u16,
     ) -> io::Result<Broker> {
         let topics = TopicConfigManager::load(&config)?;
@@ -239,7 +239,7 @@ impl Broker {
             consumers: ConsumerManager::new(),
             producers: ProducerManager::new(),
             long_polls: LongPolls::default(),
-            held_count,
+            held,
             waiters: Waiters::default(),
             ha_master: None,
             ha_slave: None,
@@ -399,8 +399,7 @@ impl Broker {
         let due = self.long_polls.on_tick(now, |topic, queue_id| {
             store.queue_offsets(topic, queue_id).1
         });
-        self.held_count
-            .store(self.long_polls.len(), Ordering::Release);
+        self.held.update(&self.long_polls);
         for held in due {
             self.on_pull(ctx, held.connection, held.request, false);
         }
@@ -436,8 +435,7 @@ impl Handler for Broker {
 
     fn on_close(&mut self, ctx: &mut Context<'_>, id: ConnectionId, _reason: &CloseReason) {
         self.long_polls.on_connection_closed(id);
-        self.held_count
-            .store(self.long_polls.len(), Ordering::Release);
+        self.held.update(&self.long_polls);
         for group in self.consumers.on_connection_closed(id) {
             self.notify_consumer_ids_changed(ctx, &group);
         }
@@ -457,8 +455,7 @@ impl Handler for Broker {
                 let woken =
                     self.long_polls
                         .on_arrival(&topic, queue_id, queue_offset + 1, tags_code);
-                self.held_count
-                    .store(self.long_polls.len(), Ordering::Release);
+                self.held.update(&self.long_polls);
                 for held in woken {
                     self.on_pull(ctx, held.connection, held.request, false);
                 }

@@ -146,8 +146,7 @@ impl Broker {
                 filter: job.filter,
             };
             self.long_polls.hold(&topic, queue_id, held);
-            self.held_count
-                .store(self.long_polls.len(), std::sync::atomic::Ordering::Release);
+            self.held.update(&self.long_polls);
             return;
         }
         self.stats.got_messages += got.record_count as u64;

@@ -8,8 +8,9 @@
 //! Invariant: a held pull is answered exactly once: it leaves the table when re-run, when its
 //! connection closes (no answer), or at shutdown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use wire::RemotingCommand;
@@ -22,6 +23,29 @@ pub struct HeldPull<C> {
     pub queue_offset: u64,
     pub deadline: Instant,
     pub filter: TagFilter,
+}
+
+/// The queues that have held pulls, shared with the store's dispatch thread: it hands the
+/// loop an arrival only for those, so a busy queue nobody waits on costs no loop message.
+#[derive(Default)]
+pub struct HeldQueues {
+    queues: Mutex<HashMap<String, HashSet<i32>>>,
+}
+
+impl HeldQueues {
+    pub fn contains(&self, topic: &str, queue_id: i32) -> bool {
+        let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        queues.get(topic).is_some_and(|ids| ids.contains(&queue_id))
+    }
+
+    /// Takes the held queues of `polls` (after every change to them).
+    pub fn update<C: Copy + Eq + Hash>(&self, polls: &LongPolls<C>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        queues.clear();
+        for (topic, queue_id) in polls.held.keys() {
+            queues.entry(topic.clone()).or_default().insert(*queue_id);
+        }
+    }
 }
 
 pub struct LongPolls<C> {

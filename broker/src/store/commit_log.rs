@@ -431,38 +431,53 @@ impl CommitLog {
     /// Up to `size` bytes from `offset`, never past the written offset or the end of the
     /// segment holding `offset`. Empty when `offset` is not readable (removed or unwritten).
     pub fn read(&self, offset: u64, size: usize) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::new();
+        self.read_into(offset, size, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`CommitLog::read`] appending to `out`; returns how many bytes it appended. Data in the
+    /// last chunk is copied once, straight into `out`, under the append lock.
+    pub fn read_into(
+        &self,
+        offset: u64,
+        size: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, StoreError> {
         if offset < self.min_offset() {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let segment_end = self.segment_base(offset) + self.config.segment_size;
-        let (pieces, last, end) = {
+        let start = out.len();
+        let pieces = {
             let state = lock(&self.state);
             let end = (offset + size as u64)
                 .min(state.written_offset)
                 .min(segment_end);
             if offset >= end {
-                return Ok(Vec::new());
+                return Ok(0);
             }
-            if offset >= state.chunks.front_offset() {
-                let mut last = Vec::new();
-                let pieces = state.chunks.pieces(offset, end, &mut last);
-                (pieces, Some(last), end)
-            } else {
-                (Vec::new(), None, end)
+            if offset < state.chunks.front_offset() {
+                drop(state);
+                let bytes = self.read_cold(offset, end)?;
+                out.extend_from_slice(&bytes);
+                return Ok(bytes.len());
             }
+            state.chunks.pieces(offset, end, out)
         };
-        if let Some(last) = last {
-            let mut out = Vec::with_capacity((end - offset) as usize);
+        if !pieces.is_empty() {
+            // The full chunks come before the part of the last chunk already in `out`.
+            let last_size = out.len() - start;
+            let pieces_size: usize = pieces.iter().map(|piece| piece.length).sum();
+            out.resize(start + pieces_size + last_size, 0);
+            out.copy_within(start..start + last_size, start + pieces_size);
+            let mut at = start;
             for piece in &pieces {
-                out.extend_from_slice(piece.bytes());
+                out[at..at + piece.length].copy_from_slice(piece.bytes());
+                at += piece.length;
             }
-            out.extend_from_slice(&last);
-            return Ok(out);
         }
-        let end = (offset + size as u64)
-            .min(self.written_offset())
-            .min(segment_end);
-        self.read_cold(offset, end)
+        Ok(out.len() - start)
     }
 
     fn read_cold(&self, offset: u64, end: u64) -> Result<Vec<u8>, StoreError> {

@@ -98,6 +98,8 @@ impl Dispatcher {
     /// Dispatches everything written so far; returns how many records went into queues.
     pub fn dispatch_available(&self) -> Result<usize, StoreError> {
         let mut count = 0;
+        // One window buffer for the whole pass rather than an allocation per window.
+        let mut bytes = Vec::with_capacity(READ_SIZE);
         loop {
             let from = self.dispatched_offset().max(self.log.min_offset());
             let written = self.log.written_offset();
@@ -106,7 +108,8 @@ impl Dispatcher {
                     .store(from.max(self.dispatched_offset()), Ordering::Release);
                 return Ok(count);
             }
-            let bytes = self.log.read(from, READ_SIZE)?;
+            bytes.clear();
+            self.log.read_into(from, READ_SIZE, &mut bytes)?;
             let (consumed, dispatched) = self.dispatch_bytes(from, &bytes)?;
             count += dispatched;
             if consumed == 0 {

@@ -115,15 +115,18 @@ impl MessageStore {
                 continue;
             }
             let commit_log_offset = unit.commit_log_offset.max(0) as u64;
-            let record = self
+            let before = result.records.len();
+            let size = unit.size.max(0) as usize;
+            if self
                 .log
-                .read(commit_log_offset, unit.size.max(0) as usize)?;
-            if record.len() != unit.size as usize {
+                .read_into(commit_log_offset, size, &mut result.records)?
+                != size
+            {
                 // Retention took the segment while this pull was running.
+                result.records.truncate(before);
                 removing = true;
                 continue;
             }
-            result.records.extend_from_slice(&record);
             result.record_count += 1;
             result.last_commit_log_offset = commit_log_offset;
         }
@@ -228,13 +231,20 @@ impl MessageStore {
 
     /// The raw record at a commit-log offset (VIEW_MESSAGE_BY_ID), if it is a whole message.
     pub fn record_at(&self, commit_log_offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let head = self
-            .log
-            .read(commit_log_offset, wire::message::BLANK_RECORD_SIZE)?;
+        // A record names its own commit-log offset: checking it before trusting TOTALSIZE means
+        // an offset in the middle of a record (a client's guess) never sizes a large read.
+        let position = wire::message::COMMIT_LOG_OFFSET_POSITION;
+        let head = self.log.read(commit_log_offset, position + 8)?;
         let Ok(header) = wire::message::peek(&head) else {
             return Ok(None);
         };
-        if !matches!(header.kind, wire::message::RecordKind::Message(_)) {
+        let claimed = head
+            .get(position..position + 8)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(i64::from_be_bytes);
+        if !matches!(header.kind, wire::message::RecordKind::Message(_))
+            || claimed != Some(commit_log_offset as i64)
+        {
             return Ok(None);
         }
         let record = self.log.read(commit_log_offset, header.size())?;

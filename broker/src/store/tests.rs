@@ -576,3 +576,15 @@ fn a_replica_with_another_segment_size_refuses_with_the_reason() {
         other => panic!("expected a configuration error, got {other:?}"),
     }
 }
+
+#[test]
+fn record_at_refuses_an_offset_inside_a_record() {
+    let dir = TempDir::new("record-at");
+    let store = MessageStore::open(config(&dir.0, FlushMode::Sync), None).unwrap();
+    let appended = fill(&store, 3, 500, 1);
+    let first = appended[0].commit_log_offset;
+    assert!(store.record_at(first).unwrap().is_some());
+    for inside in [first + 4, first + 100, first + 300] {
+        assert!(store.record_at(inside).unwrap().is_none(), "offset {inside} is mid-record");
+    }
+}
