@@ -214,7 +214,6 @@ impl SubscriptionGroupManager {
         self.dirty
     }
 
-    /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
     /// A slave takes its master's groups whole (SlaveSynchronize), when the version moved.
     pub fn replace_all(&mut self, wrapper: SubscriptionGroupWrapper) {
         if wrapper.data_version == self.data_version {
@@ -225,6 +224,7 @@ impl SubscriptionGroupManager {
         self.dirty = true;
     }
 
+    /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
     pub fn mark_dirty(&mut self) {
         self.dirty = true;
     }

@@ -481,7 +481,6 @@ impl TopicConfigManager {
         self.dirty
     }
 
-    /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
     /// A slave takes its master's table whole (SlaveSynchronize), when the version moved.
     pub fn replace_all(&mut self, wrapper: TopicConfigSerializeWrapper) {
         if wrapper.data_version == self.data_version {
@@ -492,6 +491,7 @@ impl TopicConfigManager {
         self.dirty = true;
     }
 
+    /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
     pub fn mark_dirty(&mut self) {
         self.dirty = true;
     }

@@ -585,6 +585,9 @@ fn record_at_refuses_an_offset_inside_a_record() {
     let first = appended[0].commit_log_offset;
     assert!(store.record_at(first).unwrap().is_some());
     for inside in [first + 4, first + 100, first + 300] {
-        assert!(store.record_at(inside).unwrap().is_none(), "offset {inside} is mid-record");
+        assert!(
+            store.record_at(inside).unwrap().is_none(),
+            "offset {inside} is mid-record"
+        );
     }
 }
