@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::store::{FlushMode, StoreConfig};
+use crate::store::{FlushMode, IndexConfig, StoreConfig};
 
 /// What a broker is in its replica set (`brokerRole`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,9 @@ pub struct BrokerConfig {
     pub register_name_server_period: Duration,
     /// Our own: false forces buffered writes + fdatasync instead of O_DIRECT.
     pub direct_io: bool,
+    pub message_index_enable: bool,
+    pub max_hash_slot_num: u32,
+    pub max_index_num: u32,
     /// Our own: event-loop threads and store/worker threads.
     pub io_threads: usize,
     pub worker_threads: usize,
@@ -108,6 +111,9 @@ impl Default for BrokerConfig {
             notify_consumer_ids_changed_enable: true,
             register_name_server_period: Duration::from_secs(30),
             direct_io: true,
+            message_index_enable: true,
+            max_hash_slot_num: 5_000_000,
+            max_index_num: 20_000_000,
             io_threads: 1,
             worker_threads: 2,
         }
@@ -294,6 +300,9 @@ impl BrokerConfig {
                 self.disk_max_used_space_ratio = ratio;
             }
             "useDirectIo" => self.direct_io = boolean(key, value)?,
+            "messageIndexEnable" => self.message_index_enable = boolean(key, value)?,
+            "maxHashSlotNum" => self.max_hash_slot_num = number(key, value)?,
+            "maxIndexNum" => self.max_index_num = number(key, value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -361,6 +370,11 @@ impl BrokerConfig {
         if self.io_threads == 0 || self.worker_threads == 0 {
             return inconsistent("ioThreads and workerThreads must be at least 1".into());
         }
+        if self.max_hash_slot_num == 0 || !(2..=i32::MAX as u32).contains(&self.max_index_num) {
+            return inconsistent(
+                "maxHashSlotNum must be at least 1, maxIndexNum at least 2".into(),
+            );
+        }
         if self.io_threads > 1 {
             log::warn!(
                 "ioThreads={}: one event loop serves every socket for now; using 1",
@@ -388,6 +402,102 @@ impl BrokerConfig {
         Ok(())
     }
 
+    /// Every key this broker knows with its current value, upstream spelling, sorted: the
+    /// body of GET_BROKER_CONFIG.
+    pub fn to_properties(&self) -> Vec<(String, String)> {
+        let role = match self.broker_role {
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        };
+        let flush = match self.flush_disk_type {
+            FlushDiskType::SyncFlush => "SYNC_FLUSH",
+            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
+        };
+        let ms = |d: Duration| d.as_millis().to_string();
+        let hours: Vec<String> = self.delete_when.iter().map(|h| format!("{h:02}")).collect();
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("brokerClusterName", self.broker_cluster_name.clone()),
+            ("brokerName", self.broker_name.clone()),
+            ("brokerId", self.broker_id.to_string()),
+            ("namesrvAddr", self.namesrv_addrs.join(";")),
+            ("listenPort", self.listen_port.to_string()),
+            ("brokerIP1", self.broker_ip1.to_string()),
+            ("brokerIP2", self.broker_ip2.to_string()),
+            ("haListenPort", self.ha_listen_port.to_string()),
+            (
+                "haMasterAddress",
+                self.ha_master_address.clone().unwrap_or_default(),
+            ),
+            (
+                "storePathRootDir",
+                self.store_path_root_dir.display().to_string(),
+            ),
+            ("brokerRole", role.into()),
+            ("flushDiskType", flush.into()),
+            (
+                "autoCreateTopicEnable",
+                self.auto_create_topic_enable.to_string(),
+            ),
+            (
+                "autoCreateSubscriptionGroup",
+                self.auto_create_subscription_group.to_string(),
+            ),
+            (
+                "defaultTopicQueueNums",
+                self.default_topic_queue_nums.to_string(),
+            ),
+            ("brokerPermission", self.broker_permission.to_string()),
+            (
+                "mappedFileSizeCommitLog",
+                self.mapped_file_size_commit_log.to_string(),
+            ),
+            (
+                "mappedFileSizeConsumeQueue",
+                (self.consume_queue_file_units * 20).to_string(),
+            ),
+            ("maxMessageSize", self.max_message_size.to_string()),
+            ("flushIntervalCommitLog", ms(self.flush_interval_commit_log)),
+            ("syncFlushTimeout", ms(self.sync_flush_timeout)),
+            ("slaveTimeout", ms(self.slave_timeout)),
+            (
+                "fileReservedTime",
+                (self.file_reserved_time.as_secs() / 3600).to_string(),
+            ),
+            ("deleteWhen", hours.join(";")),
+            (
+                "diskMaxUsedSpaceRatio",
+                self.disk_max_used_space_ratio.to_string(),
+            ),
+            ("slaveReadEnable", self.slave_read_enable.to_string()),
+            ("longPollingEnable", self.long_polling_enable.to_string()),
+            ("shortPollingTimeMills", ms(self.short_polling_time)),
+            (
+                "notifyConsumerIdsChangedEnable",
+                self.notify_consumer_ids_changed_enable.to_string(),
+            ),
+            (
+                "registerNameServerPeriod",
+                ms(self.register_name_server_period),
+            ),
+            ("useDirectIo", self.direct_io.to_string()),
+            ("messageIndexEnable", self.message_index_enable.to_string()),
+            ("maxHashSlotNum", self.max_hash_slot_num.to_string()),
+            ("maxIndexNum", self.max_index_num.to_string()),
+            ("ioThreads", self.io_threads.to_string()),
+            ("workerThreads", self.worker_threads.to_string()),
+        ];
+        pairs.sort();
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// Where UPDATE_BROKER_CONFIG keeps what it changed; read after `broker.conf` at start.
+    pub fn updates_path(&self) -> PathBuf {
+        self.store_path_root_dir
+            .join("config")
+            .join("broker.updated.properties")
+    }
+
     /// The message store's settings under this configuration.
     pub fn store_config(&self) -> StoreConfig {
         let mut config = StoreConfig::new(self.store_path_root_dir.clone());
@@ -403,6 +513,10 @@ impl BrokerConfig {
         config.retention.file_reserved_time = self.file_reserved_time;
         config.retention.delete_hours = self.delete_when.clone();
         config.retention.disk_max_used_ratio = f64::from(self.disk_max_used_space_ratio) / 100.0;
+        config.index = self.message_index_enable.then_some(IndexConfig {
+            hash_slots: self.max_hash_slot_num,
+            entries: self.max_index_num,
+        });
         config
     }
 }

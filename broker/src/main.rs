@@ -28,6 +28,19 @@ fn load_config(matches: &getopts::Matches) -> Result<BrokerConfig, String> {
     config
         .apply_all(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|error| error.to_string())?;
+    // What mqadmin updateBrokerConfig changed on a previous run wins over the file.
+    let updates = config.updates_path();
+    match std::fs::read_to_string(&updates) {
+        Ok(text) => {
+            pairs.extend(wire::body::properties_text::parse(&text));
+            config = BrokerConfig::default();
+            config
+                .apply_all(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(|error| format!("{}: {error}", updates.display()))?;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(format!("cannot read {}: {error}", updates.display())),
+    }
     Ok(config)
 }
 

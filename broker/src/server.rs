@@ -36,6 +36,8 @@ use crate::topic_config::TopicConfigManager;
 pub enum Message {
     /// A pull worker read the store for a pull.
     PullDone(Box<crate::processor::consume::PullDone>),
+    /// A worker's answer to a request, to send as it is.
+    Answer(ConnectionId, Box<RemotingCommand>),
     /// The commit log is durable up to here.
     Flushed(u64),
     /// A slave holds the commit log up to here.
@@ -81,6 +83,8 @@ pub struct Broker {
     slave_sync: SlaveSync,
     pub(crate) registration: Registration,
     pub(crate) topics_changed: bool,
+    /// Bumped by every UPDATE_BROKER_CONFIG; GET_BROKER_CONFIG's `version`.
+    pub(crate) config_version: wire::body::DataVersion,
     pub(crate) stats: crate::processor::admin::BrokerStats,
     pub(crate) locks: crate::processor::lock::QueueLocks,
     pub(crate) pull_workers: Option<crate::processor::pull_workers::PullWorkers>,
@@ -245,6 +249,10 @@ impl Broker {
             ha_slave: None,
             slave_sync: SlaveSync::default(),
             topics_changed: false,
+            config_version: wire::body::DataVersion {
+                counter: 0,
+                timestamp: crate::topic_config::now_ms(),
+            },
             stats: crate::processor::admin::BrokerStats::new(),
             locks: crate::processor::lock::QueueLocks::default(),
             pull_workers: None,
@@ -252,6 +260,11 @@ impl Broker {
             last_sweep: Instant::now(),
             stop: None,
         })
+    }
+
+    /// Hands one file's new content to the persister thread.
+    pub(crate) fn submit_state_file(&self, path: std::path::PathBuf, bytes: Vec<u8>) {
+        self.persister.submit(path, bytes);
     }
 
     /// Hands the state files that changed to the persister thread.
@@ -306,11 +319,25 @@ impl Broker {
                 self.on_send(ctx, id, &request)
             }
             C::PULL_MESSAGE => self.on_pull(ctx, id, request, true),
+            C::QUERY_MESSAGE => self.on_query(ctx, id, request),
             _ => {
                 let response = self.on_management(ctx, id, &request);
                 self.reply(ctx, id, &request, &response);
             }
         }
+    }
+
+    /// QUERY_MESSAGE reads records from disk: on a pull worker when one has room.
+    fn on_query(&mut self, ctx: &mut Context<'_>, id: ConnectionId, request: RemotingCommand) {
+        let request = match &self.pull_workers {
+            Some(workers) => match workers.submit_query(id, Box::new(request)) {
+                Ok(()) => return,
+                Err(request) => *request,
+            },
+            None => request,
+        };
+        let response = crate::processor::query::answer(&self.store, &request);
+        self.reply(ctx, id, &request, &response);
     }
 
     /// A slave: points replication at the master the namesrv names (unless configured) and
@@ -446,6 +473,9 @@ impl Handler for Broker {
         match message {
             Message::Flushed(_) | Message::SlaveAcked(_) => self.on_durability(ctx),
             Message::PullDone(done) => self.on_pull_done(ctx, *done),
+            Message::Answer(connection, response) => {
+                ctx.send(connection, &response);
+            }
             Message::Arrived {
                 topic,
                 queue_id,

@@ -491,6 +491,13 @@ impl TopicConfigManager {
         self.dirty = true;
     }
 
+    /// A new data version, so that the namesrvs take the next registration (the broker's
+    /// permission changed).
+    pub fn bump_version(&mut self) {
+        self.data_version = next_data_version(self.data_version, now_ms());
+        self.dirty = true;
+    }
+
     /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
     pub fn mark_dirty(&mut self) {
         self.dirty = true;

@@ -21,7 +21,7 @@ mod heartbeat;
 
 pub use admin::{
     Connection, ConsumeStats, ConsumerConnection, ConsumerOffsetWrapper, LockBatchRequestBody,
-    LockBatchResponseBody, MessageQueue, OffsetWrapper, ProducerConnection,
+    LockBatchResponseBody, MessageQueue, OffsetWrapper, ProducerConnection, ResetOffsetBody,
     SubscriptionGroupConfig, TopicOffset, TopicStatsTable,
 };
 pub use heartbeat::{

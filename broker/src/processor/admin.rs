@@ -84,6 +84,8 @@ impl Broker {
             C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => self.on_update_group(request),
             C::DELETE_SUBSCRIPTIONGROUP => self.on_delete_group(request),
             C::VIEW_MESSAGE_BY_ID => self.on_view_message(request),
+            C::GET_BROKER_CONFIG => self.on_get_broker_config(request),
+            C::UPDATE_BROKER_CONFIG => self.on_update_broker_config(request),
             _ => return None,
         };
         Some(answer)

@@ -57,6 +57,7 @@ impl Broker {
             C::CONSUMER_SEND_MSG_BACK => self.on_send_back(request),
             C::UNLOCK_BATCH_MQ => Ok(self.on_lock(request, false)),
             C::DELETE_TOPIC_IN_BROKER => self.on_delete_topic(request),
+            C::INVOKE_BROKER_TO_RESET_OFFSET => self.on_reset_offset(ctx, request),
             C::GET_ALL_TOPIC_CONFIG => {
                 let mut response = ok(request);
                 response.body = self.topics.encode();

@@ -2,6 +2,7 @@
 //! request into a response (or a parked request) on the event-loop thread.
 
 pub mod admin;
+pub mod broker_config;
 pub mod consume;
 pub mod lock;
 pub mod long_poll;
@@ -9,5 +10,7 @@ pub mod manage;
 pub mod produce;
 pub mod pull;
 pub mod pull_workers;
+pub mod query;
+pub mod reset_offset;
 pub mod send;
 pub mod send_back;

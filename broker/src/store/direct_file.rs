@@ -1,7 +1,8 @@
 //! The storage seam and its one real implementation: [`BlockFile`] is what the commit log
 //! writes through, [`DirectFile`] is a file opened with `O_DIRECT` (or, where the filesystem
 //! refuses it, buffered with `fdatasync`). This module is the only place in the broker that
-//! calls `libc` or uses `unsafe`: `fallocate`, `statvfs`, `flock`.
+//! calls `libc` or uses `unsafe`: `fallocate`, `statvfs`, `flock`, and the shared file mapping
+//! of [`MappedFile`] (index files).
 //!
 //! Threads: the flush thread writes and syncs, readers `pread` cold data, recovery does both
 //! before the store starts. A `DirectFile` is shared through `Arc` and needs no lock: `pwrite`
@@ -180,23 +181,47 @@ pub fn disk_used_ratio(path: &Path) -> io::Result<f64> {
     Ok(((total - available) / total).clamp(0.0, 1.0))
 }
 
-/// The local hour (0-23) of `time`: `deleteWhen` names hours of the broker's local day.
-pub fn local_hour(time: std::time::SystemTime) -> u8 {
-    let seconds = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0);
-    let Ok(seconds) = libc::time_t::try_from(seconds) else {
-        return 0;
-    };
+/// The broken-down local time of `time` (whole seconds), or `None` where the platform
+/// cannot say.
+fn local_time(seconds: u64) -> Option<libc::tm> {
+    let seconds = libc::time_t::try_from(seconds).ok()?;
     // SAFETY: `tm` is plain old data; all-zero is a valid value that the call overwrites.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the call; `localtime_r` is the thread-safe variant.
     let result = unsafe { libc::localtime_r(&seconds, &mut tm) };
-    if result.is_null() {
-        return ((seconds / 3600) % 24) as u8;
+    (!result.is_null()).then_some(tm)
+}
+
+fn since_epoch(time: std::time::SystemTime) -> std::time::Duration {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The local hour (0-23) of `time`: `deleteWhen` names hours of the broker's local day.
+pub fn local_hour(time: std::time::SystemTime) -> u8 {
+    let seconds = since_epoch(time).as_secs();
+    match local_time(seconds) {
+        Some(tm) => tm.tm_hour.clamp(0, 23) as u8,
+        None => ((seconds / 3600) % 24) as u8,
     }
-    tm.tm_hour.clamp(0, 23) as u8
+}
+
+/// `yyyyMMddHHmmssSSS` in local time: the name RocketMQ gives index files.
+pub fn local_timestamp_name(time: std::time::SystemTime) -> String {
+    let elapsed = since_epoch(time);
+    let millis = elapsed.subsec_millis();
+    match local_time(elapsed.as_secs()) {
+        Some(tm) => format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}{millis:03}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec
+        ),
+        None => format!("{:017}", elapsed.as_millis() % 100_000_000_000_000_000),
+    }
 }
 
 /// An exclusive advisory lock on `<root>/lock`, held while the store is open, so that two
@@ -223,6 +248,97 @@ impl StoreLock {
             ));
         }
         Ok(StoreLock { _file: file })
+    }
+}
+
+/// A whole file mapped shared and read-write (`mmap`): the index files' slot tables are
+/// updated in place at random positions, which a mapping does with plain stores.
+///
+/// The file is preallocated when created so that a full disk is an error here and never a
+/// SIGBUS on a later store into a hole. Writing needs `&mut self`; callers share it behind a
+/// lock.
+pub struct MappedFile {
+    pointer: *mut u8,
+    length: usize,
+    _file: File,
+}
+
+// SAFETY: the mapping is owned like a heap buffer: shared reads through `&self`, writes only
+// through `&mut self`, unmapped once in `drop`.
+unsafe impl Send for MappedFile {}
+unsafe impl Sync for MappedFile {}
+
+impl MappedFile {
+    /// Maps `path`, creating and preallocating it to `size` bytes when absent or empty; an
+    /// existing file of another size is refused.
+    pub fn open(path: &Path, size: u64) -> io::Result<MappedFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let length = file.metadata()?.len();
+        if length == 0 {
+            preallocate(&file, size)?;
+        } else if length != size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is {length} bytes, expected {size}", path.display()),
+            ));
+        }
+        let length = usize::try_from(size)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))?;
+        // SAFETY: a fresh mapping of `length` bytes of an open descriptor; the kernel picks the
+        // address. The result is checked against MAP_FAILED before use.
+        let pointer = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                length,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if pointer == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(MappedFile {
+            pointer: pointer.cast(),
+            length,
+            _file: file,
+        })
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the mapping is `length` bytes, alive until drop; writers need `&mut self`.
+        unsafe { std::slice::from_raw_parts(self.pointer, self.length) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.pointer, self.length) }
+    }
+
+    /// Writes the mapping's dirty pages to disk and waits (`msync(MS_SYNC)`).
+    pub fn sync(&self) -> io::Result<()> {
+        // SAFETY: the range is exactly the live mapping.
+        let result = unsafe { libc::msync(self.pointer.cast(), self.length, libc::MS_SYNC) };
+        if result == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `open`, once; no slice of it outlives `self`.
+        unsafe {
+            libc::munmap(self.pointer.cast(), self.length);
+        }
     }
 }
 

@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::Receiver;
 use wire::consume_unit::ConsumeUnit;
-use wire::message::{self, sys_flag, RecordKind, RecordView};
+use wire::message::sys_flag::TransactionType;
+use wire::message::{self, RecordKind, RecordView};
 
 use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::commit_log::CommitLog;
 use super::consume_queue::{lock_queue, ConsumeQueues};
 use super::error::StoreError;
+use super::index::{Keyed, MessageIndex};
 
 /// What the listener learns of each dispatched message.
 #[derive(Debug, Clone, Copy)]
@@ -39,8 +41,8 @@ pub type ArrivalListener = Arc<dyn Fn(&Arrival<'_>) + Send + Sync>;
 /// NOT or COMMIT; PREPARED and ROLLBACK records never enter one).
 fn queued<'a>(view: &RecordView<'a>, size: usize) -> Option<(Arrival<'a>, ConsumeUnit)> {
     let in_queue = matches!(
-        sys_flag::TransactionType::of(view.sys_flag),
-        sys_flag::TransactionType::Not | sys_flag::TransactionType::Commit
+        view.transaction_type(),
+        TransactionType::Not | TransactionType::Commit
     );
     if !in_queue {
         return None;
@@ -73,6 +75,7 @@ pub struct Dispatcher {
     dispatched_offset: AtomicU64,
     last_store_timestamp: AtomicU64,
     listener: Option<ArrivalListener>,
+    index: Option<Arc<MessageIndex>>,
 }
 
 impl Dispatcher {
@@ -81,6 +84,7 @@ impl Dispatcher {
         queues: Arc<ConsumeQueues>,
         from: u64,
         listener: Option<ArrivalListener>,
+        index: Option<Arc<MessageIndex>>,
     ) -> Dispatcher {
         Dispatcher {
             log,
@@ -88,7 +92,12 @@ impl Dispatcher {
             dispatched_offset: AtomicU64::new(from),
             last_store_timestamp: AtomicU64::new(0),
             listener,
+            index,
         }
+    }
+
+    pub fn index(&self) -> Option<&Arc<MessageIndex>> {
+        self.index.as_ref()
     }
 
     pub fn dispatched_offset(&self) -> u64 {
@@ -148,6 +157,7 @@ impl Dispatcher {
         let segment_size = self.log.config().segment_size;
         let mut position = 0usize;
         let mut arrivals: Vec<(Arrival<'_>, ConsumeUnit)> = Vec::new();
+        let mut keyed: Vec<Keyed<'_>> = Vec::new();
         while bytes.len() - position >= message::BLANK_RECORD_SIZE {
             let header = message::peek(&bytes[position..])?;
             match header.kind {
@@ -174,9 +184,21 @@ impl Dispatcher {
             if let Some(arrival) = queued(&view, size) {
                 arrivals.push(arrival);
             }
+            if self.index.is_some() && view.transaction_type() != TransactionType::Rollback {
+                keyed.push(Keyed {
+                    topic: view.topic,
+                    keys: view.keys(),
+                    unique_key: view.unique_key(),
+                    offset: from + position as u64,
+                    store_timestamp: view.store_timestamp,
+                });
+            }
             position += size;
         }
         self.write_units(&arrivals)?;
+        if let Some(index) = &self.index {
+            index.add(&keyed);
+        }
         if let Some(listener) = &self.listener {
             for (arrival, _) in &arrivals {
                 listener(arrival);
@@ -204,6 +226,9 @@ impl Dispatcher {
         let dispatched_offset = self.dispatched_offset();
         let flushed_offset = self.log.flushed_offset();
         self.queues.sync_all()?;
+        if let Some(index) = &self.index {
+            index.sync()?;
+        }
         let timestamp = self.last_store_timestamp.load(Ordering::Acquire) as i64;
         file.write(&Checkpoint {
             physical_timestamp: timestamp,

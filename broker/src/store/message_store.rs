@@ -21,6 +21,7 @@ use super::direct_file::{local_hour, StoreLock};
 use super::dispatch::{ArrivalListener, Dispatcher};
 use super::error::StoreError;
 use super::flush::{self, FlushMode};
+use super::index::{IndexConfig, MessageIndex};
 use super::recovery::{self, RecoveryReport};
 use super::retention::{self, RetentionConfig};
 use super::storage::{DirStorage, Storage};
@@ -38,6 +39,8 @@ pub struct StoreConfig {
     /// Try O_DIRECT (falls back with a warning where the filesystem refuses it).
     pub direct_io: bool,
     pub retention: RetentionConfig,
+    /// `messageIndexEnable` = false leaves this `None`: no index, QUERY_MESSAGE finds nothing.
+    pub index: Option<IndexConfig>,
 }
 
 impl StoreConfig {
@@ -50,6 +53,7 @@ impl StoreConfig {
             sync_flush_timeout: Duration::from_secs(5),
             direct_io: true,
             retention: RetentionConfig::default(),
+            index: Some(IndexConfig::default()),
         }
     }
 }
@@ -113,11 +117,20 @@ impl MessageStore {
         };
         let dispatch_from = durable_dispatch.min(report.valid_end);
         truncate_queues(&queues, dispatch_from, log.min_offset())?;
+        let index = match config.index {
+            Some(index) => Some(Arc::new(MessageIndex::open(
+                &config.root.join("index"),
+                index,
+                report.valid_end,
+            )?)),
+            None => None,
+        };
         let dispatcher = Arc::new(Dispatcher::new(
             log.clone(),
             queues.clone(),
             dispatch_from,
             listener,
+            index,
         ));
         let redispatched = dispatcher.dispatch_available()?;
         for (topic, queue_id, queue) in queues.all() {
@@ -195,6 +208,10 @@ impl MessageStore {
         self.dispatcher.dispatched_offset()
     }
 
+    pub(super) fn index(&self) -> Option<&Arc<MessageIndex>> {
+        self.dispatcher.index()
+    }
+
     /// Appends one record or a batch (records back to back); see [`CommitLog::append`].
     pub fn append(&self, records: &mut [u8]) -> Result<AppendResult, StoreError> {
         self.log.append(records)
@@ -227,14 +244,12 @@ impl MessageStore {
         &self,
         now: SystemTime,
     ) -> Result<retention::RetentionPass, StoreError> {
-        let dispatched = self.dispatcher.dispatched_offset();
-        retention::run_once(
+        retention_pass(
             &self.log,
             &self.queues,
+            &self.dispatcher,
             &self.config.retention,
-            dispatched,
             now,
-            local_hour(now),
         )
     }
 
@@ -332,12 +347,27 @@ fn run_retention(
         ) {
             return;
         }
-        let now = SystemTime::now();
-        let dispatched = dispatcher.dispatched_offset();
-        if let Err(error) =
-            retention::run_once(log, queues, config, dispatched, now, local_hour(now))
-        {
+        if let Err(error) = retention_pass(log, queues, dispatcher, config, SystemTime::now()) {
             log::error!("retention pass failed: {error}");
         }
     }
+}
+
+/// One retention pass; index files follow the segments they point into.
+fn retention_pass(
+    log: &CommitLog,
+    queues: &ConsumeQueues,
+    dispatcher: &Dispatcher,
+    config: &RetentionConfig,
+    now: SystemTime,
+) -> Result<retention::RetentionPass, StoreError> {
+    let dispatched = dispatcher.dispatched_offset();
+    let pass = retention::run_once(log, queues, config, dispatched, now, local_hour(now))?;
+    if let Some(index) = dispatcher.index() {
+        let removed = index.remove_before(log.min_offset())?;
+        if removed > 0 {
+            log::info!("retention: removed {removed} index file(s)");
+        }
+    }
+    Ok(pass)
 }

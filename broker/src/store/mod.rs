@@ -25,6 +25,7 @@ pub mod direct_file;
 pub mod dispatch;
 pub mod error;
 pub mod flush;
+pub mod index;
 pub mod mem_file;
 pub mod message_store;
 pub mod query;
@@ -36,6 +37,7 @@ pub use commit_log::{AppendResult, AppendedRecord, CommitLog, CommitLogConfig, F
 pub use dispatch::{Arrival, ArrivalListener};
 pub use error::StoreError;
 pub use flush::FlushMode;
+pub use index::{IndexConfig, IndexProgress};
 pub use message_store::{MessageStore, StoreConfig};
 pub use query::{GetResult, GetStatus};
 pub use recovery::{Cut, RecoveryReport};

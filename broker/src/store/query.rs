@@ -6,9 +6,11 @@
 
 use wire::consume_unit::{ConsumeUnit, BLANK_UNIT};
 use wire::message::RecordView;
+use wire::properties::KEY_SEPARATOR;
 
 use super::consume_queue::lock_queue;
 use super::error::StoreError;
+use super::index::IndexProgress;
 use super::message_store::MessageStore;
 
 /// Outcome of [`MessageStore::get_messages`], named as upstream's `GetMessageStatus`.
@@ -250,5 +252,39 @@ impl MessageStore {
         let record = self.log.read(commit_log_offset, header.size())?;
         let valid = RecordView::decode(&record, false).is_ok();
         Ok(valid.then_some(record))
+    }
+
+    /// Messages of `topic` carrying `key` (a KEYS entry or the UNIQ_KEY) stored within
+    /// `[begin, end]` ms, newest first, at most `max`, as raw records; with the index's
+    /// progress. Index hits whose record does not carry the key (hash collisions, entries
+    /// left by a cut log) are dropped here.
+    pub fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin: i64,
+        end: i64,
+    ) -> Result<(Vec<Vec<u8>>, IndexProgress), StoreError> {
+        let Some(index) = self.index() else {
+            return Ok((Vec::new(), IndexProgress::default()));
+        };
+        let mut records = Vec::new();
+        for offset in index.query(topic, key, max, begin, end) {
+            let Some(record) = self.record_at(offset)? else {
+                continue;
+            };
+            let Ok((view, _)) = RecordView::decode(&record, false) else {
+                continue;
+            };
+            let has_key = view.unique_key() == Some(key)
+                || view
+                    .keys()
+                    .is_some_and(|keys| keys.split(KEY_SEPARATOR).any(|k| k == key));
+            if view.topic == topic && has_key {
+                records.push(record);
+            }
+        }
+        Ok((records, index.progress()))
     }
 }

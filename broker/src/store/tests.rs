@@ -32,11 +32,15 @@ impl Drop for TempDir {
 }
 
 pub(crate) fn record(topic: &str, queue_id: i32, body: &[u8], tags: Option<&str>) -> Vec<u8> {
-    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
     let properties = match tags {
         Some(tags) => format!("TAGS\u{1}{tags}\u{2}"),
         None => String::new(),
     };
+    record_with(topic, queue_id, body, &properties)
+}
+
+fn record_with(topic: &str, queue_id: i32, body: &[u8], properties: &str) -> Vec<u8> {
+    let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
     let view = RecordView {
         version: MagicVersion::V1,
         body_crc: 0,
@@ -53,7 +57,7 @@ pub(crate) fn record(topic: &str, queue_id: i32, body: &[u8], tags: Option<&str>
         prepared_transaction_offset: 0,
         body,
         topic,
-        properties: &properties,
+        properties,
     };
     let mut out = Vec::new();
     view.encode(&mut out).unwrap();
@@ -68,6 +72,10 @@ fn config(root: &Path, flush_mode: FlushMode) -> StoreConfig {
     config.consume_queue_file_units = 64;
     config.flush_mode = flush_mode;
     config.sync_flush_timeout = Duration::from_secs(5);
+    config.index = Some(IndexConfig {
+        hash_slots: 101,
+        entries: 64,
+    });
     config
 }
 
@@ -590,4 +598,51 @@ fn record_at_refuses_an_offset_inside_a_record() {
             "offset {inside} is mid-record"
         );
     }
+}
+
+#[test]
+fn messages_are_found_by_key_and_unique_key_also_after_a_crash() {
+    let dir = TempDir::new("query-key");
+    let storage = Arc::new(MemStorage::new(true));
+    let store = mem_store(&dir.0, &storage, FlushMode::Sync);
+    let append = |topic: &str, keys: &str, unique: &str| {
+        let properties = format!("KEYS\u{1}{keys}\u{2}UNIQ_KEY\u{1}{unique}\u{2}");
+        let mut bytes = record_with(topic, 0, b"body", &properties);
+        store.append_durable(&mut bytes).unwrap().records[0].commit_log_offset
+    };
+    let offsets: Vec<u64> = (0..30)
+        .map(|n| append("T", &format!("order-{n} batch-{}", n % 3), &format!("U{n}")))
+        .collect();
+    for _ in 0..5 {
+        append("Other", "order-1", "");
+    }
+    let check = |store: &MessageStore| {
+        wait_until("indexed", || {
+            store.dispatched_offset() == store.commit_log().written_offset()
+        });
+        let found = |topic: &str, key: &str, max: usize| {
+            let (records, _) = store.query_by_key(topic, key, max, 0, i64::MAX).unwrap();
+            records
+                .iter()
+                .map(|r| RecordView::decode(r, true).unwrap().0.commit_log_offset as u64)
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(found("T", "order-1", 32), vec![offsets[1]]);
+        assert_eq!(found("T", "U7", 32), vec![offsets[7]]);
+        let batch: Vec<u64> = (0..30)
+            .rev()
+            .filter(|n| n % 3 == 0)
+            .map(|n| offsets[n])
+            .collect();
+        assert_eq!(found("T", "batch-0", 32), batch);
+        assert_eq!(found("T", "batch-0", 4), batch[..4].to_vec());
+        assert_eq!(found("Other", "order-1", 32).len(), 5);
+        assert!(found("T", "order-99", 32).is_empty());
+    };
+    check(&store);
+    store.abandon();
+    storage.crash();
+    let store = mem_store(&dir.0, &storage, FlushMode::Sync);
+    assert!(!store.recovery_report().clean);
+    check(&store);
 }

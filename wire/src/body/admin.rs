@@ -94,6 +94,29 @@ impl TopicStatsTable {
     }
 }
 
+/// INVOKE_BROKER_TO_RESET_OFFSET's answer and RESET_CONSUMER_CLIENT_OFFSET's body: the
+/// offset each queue was reset to (`ResetOffsetBody.java`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResetOffsetBody {
+    pub offset_table: BTreeMap<MessageQueue, i64>,
+}
+
+impl ResetOffsetBody {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = String::from("{\"offsetTable\":");
+        write_queue_keyed(&self.offset_table, &mut out);
+        out.push('}');
+        out.into_bytes()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let raw: StringKeyed<i64> = fastjson::from_fastjson(bytes, "ResetOffsetBody")?;
+        Ok(ResetOffsetBody {
+            offset_table: read_queue_keyed(raw.offset_table, "ResetOffsetBody")?,
+        })
+    }
+}
+
 /// One queue's consumption (`OffsetWrapper.java`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

@@ -26,6 +26,15 @@ fn gotcha_message_queue_keys_are_objects() {
 }
 
 #[test]
+fn reset_offset_body_has_object_keys_and_long_values() {
+    let expected = r#"{"offsetTable":{{"brokerName":"b","queueId":1,"topic":"T"}:42}}"#;
+    let mut body = ResetOffsetBody::default();
+    body.offset_table.insert(queue("T", 1), 42);
+    assert_eq!(String::from_utf8(body.encode()).unwrap(), expected);
+    assert_eq!(ResetOffsetBody::decode(expected.as_bytes()).unwrap(), body);
+}
+
+#[test]
 fn consume_stats_round_trip_and_double_format() {
     let mut stats = ConsumeStats::default();
     stats.offset_table.insert(
