@@ -1,7 +1,7 @@
 //! The admin client: the calls `mqadmin` makes. Cluster and topic listings and routes from
-//! the namesrvs; topic and group creation and deletion on every master of a cluster; topic
-//! statistics, consumer progress and connections, broker runtime figures, and messages by
-//! their offset id from the brokers.
+//! the namesrvs; topic and group creation and deletion on every master of a cluster (or one
+//! broker); topic statistics, consumer progress and connections, offset resets, broker
+//! runtime figures and configuration, and messages by offset id or by key from the brokers.
 //!
 //! Thread-safe handle; each call blocks its caller.
 
@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use wire::body::{
-    ClusterInfo, ConsumeStats, ConsumerConnection, KvTable, SubscriptionGroupConfig, TopicConfig,
-    TopicList, TopicRouteData, TopicStatsTable,
+    properties_text, ClusterInfo, ConsumeStats, ConsumerConnection, KvTable, MessageQueue,
+    ProducerConnection, ResetOffsetBody, SubscriptionGroupConfig, TopicConfig, TopicList,
+    TopicRouteData, TopicStatsTable,
 };
 use wire::message::MessageRecord;
 use wire::message_id::OffsetMsgId;
@@ -119,6 +120,14 @@ impl AdminClient {
 
     /// UPDATE_AND_CREATE_TOPIC on every master of `cluster`.
     pub fn create_topic(&self, cluster: &str, config: &TopicConfig) -> Result<(), ClientError> {
+        for addr in self.masters(cluster)?.values() {
+            self.create_topic_on(*addr, config)?;
+        }
+        Ok(())
+    }
+
+    /// UPDATE_AND_CREATE_TOPIC on one broker.
+    pub fn create_topic_on(&self, addr: SocketAddr, config: &TopicConfig) -> Result<(), ClientError> {
         let fields = [
             ("topic", config.topic_name.clone()),
             ("defaultTopic", "TBW102".to_string()),
@@ -129,12 +138,7 @@ impl AdminClient {
             ("topicSysFlag", config.topic_sys_flag.to_string()),
             ("order", config.order.to_string()),
         ];
-        for addr in self.masters(cluster)?.values() {
-            self.broker(
-                *addr,
-                request(RequestCode::UPDATE_AND_CREATE_TOPIC, &fields),
-            )?;
-        }
+        self.broker(addr, request(RequestCode::UPDATE_AND_CREATE_TOPIC, &fields))?;
         Ok(())
     }
 
@@ -175,14 +179,26 @@ impl AdminClient {
 
     /// A group's progress on `topic` (broker and consumer offsets per queue).
     pub fn consume_stats(&self, group: &str, topic: &str) -> Result<ConsumeStats, ClientError> {
+        self.consume_stats_of(group, Some(topic))
+    }
+
+    /// A group's progress on `topic`, or on every topic it consumes (found through the
+    /// brokers of its `%RETRY%` topic, as `mqadmin consumerProgress -g` does).
+    pub fn consume_stats_of(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+    ) -> Result<ConsumeStats, ClientError> {
+        let retry = format!("%RETRY%{group}");
+        let route_topic = topic.unwrap_or(&retry);
         let route = self
             .routes
-            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+            .refresh(&self.client, &self.namesrvs, route_topic, self.timeout)?;
         let mut merged = ConsumeStats::default();
-        let fields = [
-            ("consumerGroup", group.to_string()),
-            ("topic", topic.to_string()),
-        ];
+        let mut fields = vec![("consumerGroup", group.to_string())];
+        if let Some(topic) = topic {
+            fields.push(("topic", topic.to_string()));
+        }
         for broker in &route.data.broker_datas {
             let Some(addr) = route.master(&broker.broker_name) else {
                 continue;
@@ -266,5 +282,158 @@ impl AdminClient {
             request(RequestCode::VIEW_MESSAGE_BY_ID, &fields),
         )?;
         Ok(MessageRecord::decode(&answer.body, true)?.0)
+    }
+
+    /// The clients of a producer group, as a broker of `topic` knows them.
+    pub fn producer_connection(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<ProducerConnection, ClientError> {
+        let addr = self.any_master(topic)?;
+        let fields = [("producerGroup", group.to_string())];
+        let answer = self.broker(
+            addr,
+            request(RequestCode::GET_PRODUCER_CONNECTION_LIST, &fields),
+        )?;
+        Ok(ProducerConnection::decode(&answer.body)?)
+    }
+
+    fn any_master(&self, topic: &str) -> Result<SocketAddr, ClientError> {
+        let route = self
+            .routes
+            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+        route
+            .data
+            .broker_datas
+            .iter()
+            .find_map(|b| route.master(&b.broker_name))
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: topic.to_string(),
+            })
+    }
+
+    /// GET_BROKER_CONFIG: the config's data version (JSON) and its `key=value` pairs.
+    pub fn broker_config(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(String, Vec<(String, String)>), ClientError> {
+        let answer = self.broker(addr, request(RequestCode::GET_BROKER_CONFIG, &[]))?;
+        let version = answer.ext_fields.get("version").unwrap_or_default().to_string();
+        let text = String::from_utf8_lossy(&answer.body);
+        Ok((version, properties_text::parse(&text)))
+    }
+
+    /// UPDATE_BROKER_CONFIG with one `key=value`; the broker's remark (keys that apply at
+    /// its restart) comes back.
+    pub fn update_broker_config(
+        &self,
+        addr: SocketAddr,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<String>, ClientError> {
+        let body = properties_text::encode(&[(key.to_string(), value.to_string())]);
+        let update = RemotingCommand::request(RequestCode::UPDATE_BROKER_CONFIG, 0)
+            .with_body(body.into_bytes());
+        Ok(self.broker(addr, update)?.remark)
+    }
+
+    /// Messages of `topic` with `key` (a KEYS entry, or with `unique` the UNIQ_KEY) from every
+    /// broker of the topic, oldest first, checked by their own topic and keys.
+    pub fn query_message(
+        &self,
+        topic: &str,
+        key: &str,
+        max: i32,
+        unique: bool,
+    ) -> Result<Vec<MessageRecord>, ClientError> {
+        let route = self
+            .routes
+            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+        let fields = [
+            ("topic", topic.to_string()),
+            ("key", key.to_string()),
+            ("maxNum", max.to_string()),
+            ("beginTimestamp", "0".to_string()),
+            ("endTimestamp", i64::MAX.to_string()),
+            ("_UNIQUE_KEY_QUERY", unique.to_string()),
+        ];
+        let mut found = Vec::new();
+        for broker in &route.data.broker_datas {
+            let Some(addr) = route.master(&broker.broker_name) else {
+                continue;
+            };
+            let answer = self
+                .client
+                .invoke(addr, request(RequestCode::QUERY_MESSAGE, &fields), self.timeout)?;
+            match answer.response_code() {
+                ResponseCode::SUCCESS => {}
+                ResponseCode::QUERY_NOT_FOUND => continue,
+                code => return Err(ClientError::server(code, answer.remark.as_deref())),
+            }
+            let mut rest = &answer.body[..];
+            while !rest.is_empty() {
+                let (record, used) = MessageRecord::decode(rest, true)?;
+                rest = &rest[used..];
+                found.push(record);
+            }
+        }
+        found.retain(|record| {
+            let properties = record.properties_map();
+            let has_key = if unique {
+                properties.get(wire::properties::UNIQ_KEY) == Some(key)
+            } else {
+                properties
+                    .get(wire::properties::KEYS)
+                    .is_some_and(|keys| keys.split(' ').any(|k| k == key))
+            };
+            record.topic == topic && has_key
+        });
+        found.sort_by_key(|record| (record.store_timestamp, record.commit_log_offset));
+        Ok(found)
+    }
+
+    /// INVOKE_BROKER_TO_RESET_OFFSET on every broker of `topic`: the group's offsets move to
+    /// the first message stored at or after `timestamp` (ms; -1 = the end); without `force`
+    /// only backwards. The new offset of each queue.
+    pub fn reset_offset_by_time(
+        &self,
+        group: &str,
+        topic: &str,
+        timestamp: i64,
+        force: bool,
+    ) -> Result<BTreeMap<MessageQueue, i64>, ClientError> {
+        let route = self
+            .routes
+            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+        let fields = [
+            ("topic", topic.to_string()),
+            ("group", group.to_string()),
+            ("timestamp", timestamp.to_string()),
+            ("isForce", force.to_string()),
+        ];
+        let mut offsets = BTreeMap::new();
+        for broker in &route.data.broker_datas {
+            let Some(addr) = route.master(&broker.broker_name) else {
+                continue;
+            };
+            let answer = self.broker(
+                addr,
+                request(RequestCode::INVOKE_BROKER_TO_RESET_OFFSET, &fields),
+            )?;
+            offsets.extend(ResetOffsetBody::decode(&answer.body)?.offset_table);
+        }
+        Ok(offsets)
+    }
+
+    /// QUERY_TOPIC_CONSUME_BY_WHO at a broker of `topic`: the groups consuming it.
+    pub fn topic_consumers(&self, topic: &str) -> Result<Vec<String>, ClientError> {
+        let addr = self.any_master(topic)?;
+        let fields = [("topic", topic.to_string())];
+        let answer = self.broker(
+            addr,
+            request(RequestCode::QUERY_TOPIC_CONSUME_BY_WHO, &fields),
+        )?;
+        Ok(wire::body::GroupList::decode(&answer.body)?.group_list)
     }
 }

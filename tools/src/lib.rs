@@ -1,1 +1,5 @@
-//! `tools`: the operator commands `mqadmin` and `mqbench` (issue 8). Empty until they land.
+//! `tools`: the operator commands. [`admin`] is `mqadmin` (one-shot commands, the console on
+//! a terminal or a pipe, and the console served over TCP); [`bench`] is `mqbench`.
+
+pub mod admin;
+pub mod bench;

@@ -375,6 +375,23 @@ impl TopicList {
     }
 }
 
+/// A set of group names (`GroupList.java`): QUERY_TOPIC_CONSUME_BY_WHO's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GroupList {
+    pub group_list: Vec<String>,
+}
+
+impl GroupList {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        fastjson::from_fastjson(bytes, "GroupList")
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        to_vec(self)
+    }
+}
+
 /// A string table (`KVTable.java`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -15,7 +15,7 @@ use wire::body::{
 use wire::headers::admin::{
     DeleteSubscriptionGroupRequestHeader, GetConsumeStatsRequestHeader,
     GetConsumerConnectionListRequestHeader, GetProducerConnectionListRequestHeader,
-    GetTopicStatsInfoRequestHeader, ViewMessageRequestHeader,
+    GetTopicStatsInfoRequestHeader, QueryTopicConsumeByWhoRequestHeader, ViewMessageRequestHeader,
 };
 use wire::headers::CommandHeader;
 use wire::{RemotingCommand, RequestCode, ResponseCode};
@@ -85,6 +85,7 @@ impl Broker {
             C::DELETE_SUBSCRIPTIONGROUP => self.on_delete_group(request),
             C::VIEW_MESSAGE_BY_ID => self.on_view_message(request),
             C::GET_BROKER_CONFIG => self.on_get_broker_config(request),
+            C::QUERY_TOPIC_CONSUME_BY_WHO => self.on_topic_consumers(request),
             C::UPDATE_BROKER_CONFIG => self.on_update_broker_config(request),
             _ => return None,
         };
@@ -222,6 +223,17 @@ impl Broker {
                 format!("the consumer group[{}] not online", header.consumer_group),
             )),
         }
+    }
+
+    /// QUERY_TOPIC_CONSUME_BY_WHO: groups online on the topic or holding offsets on it.
+    fn on_topic_consumers(&self, request: &RemotingCommand) -> Answer {
+        let header: QueryTopicConsumeByWhoRequestHeader = read(request)?;
+        let mut groups = self.offsets.groups_of_topic(&header.topic);
+        groups.extend(self.consumers.groups_subscribing(&header.topic));
+        let body = wire::body::GroupList {
+            group_list: groups.into_iter().collect(),
+        };
+        Ok(with_body(request, body.encode()))
     }
 
     fn on_producer_connections(&self, request: &RemotingCommand) -> Answer {

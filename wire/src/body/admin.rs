@@ -280,6 +280,16 @@ pub struct ProducerConnection {
     pub connection_set: BTreeSet<Connection>,
 }
 
+impl ProducerConnection {
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        fastjson::from_fastjson(bytes, "ProducerConnection")
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        to_json(self).into_bytes()
+    }
+}
+
 /// LOCK_BATCH_MQ and UNLOCK_BATCH_MQ requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

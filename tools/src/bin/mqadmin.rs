@@ -1,0 +1,3 @@
+//! `mqadmin`.
+
+fn main() {}

@@ -1,0 +1,5 @@
+//! `mqbench`.
+
+fn main() {
+    std::process::exit(tools::bench::main());
+}
