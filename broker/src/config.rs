@@ -414,8 +414,6 @@ impl BrokerConfig {
             FlushDiskType::SyncFlush => "SYNC_FLUSH",
             FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
         };
-        let ms = |d: Duration| d.as_millis().to_string();
-        let hours: Vec<String> = self.delete_when.iter().map(|h| format!("{h:02}")).collect();
         let mut pairs: Vec<(&str, String)> = vec![
             ("brokerClusterName", self.broker_cluster_name.clone()),
             ("brokerName", self.broker_name.clone()),
@@ -435,6 +433,16 @@ impl BrokerConfig {
             ),
             ("brokerRole", role.into()),
             ("flushDiskType", flush.into()),
+        ];
+        pairs.extend(self.service_properties());
+        pairs.sort();
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn service_properties(&self) -> Vec<(&'static str, String)> {
+        let ms = |d: Duration| d.as_millis().to_string();
+        let hours: Vec<String> = self.delete_when.iter().map(|h| format!("{h:02}")).collect();
+        vec![
             (
                 "autoCreateTopicEnable",
                 self.auto_create_topic_enable.to_string(),
@@ -486,9 +494,7 @@ impl BrokerConfig {
             ("maxIndexNum", self.max_index_num.to_string()),
             ("ioThreads", self.io_threads.to_string()),
             ("workerThreads", self.worker_threads.to_string()),
-        ];
-        pairs.sort();
-        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        ]
     }
 
     /// Where UPDATE_BROKER_CONFIG keeps what it changed; read after `broker.conf` at start.

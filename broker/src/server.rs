@@ -262,6 +262,14 @@ impl Broker {
         })
     }
 
+    /// Registers with the namesrvs when a round is due or the topics changed.
+    pub(crate) fn register(&mut self, ctx: &mut Context<'_>, now: Instant) {
+        let force = std::mem::take(&mut self.topics_changed);
+        let (topics, permission) = (&self.topics, self.config.broker_permission);
+        self.registration
+            .tick(ctx, now, force, || topics.registration_wrapper(permission));
+    }
+
     /// Hands one file's new content to the persister thread.
     pub(crate) fn submit_state_file(&self, path: std::path::PathBuf, bytes: Vec<u8>) {
         self.persister.submit(path, bytes);
@@ -501,10 +509,7 @@ impl Handler for Broker {
             ctx.stop();
             return;
         }
-        let force = std::mem::take(&mut self.topics_changed);
-        let (topics, permission) = (&self.topics, self.config.broker_permission);
-        self.registration
-            .tick(ctx, now, force, || topics.registration_wrapper(permission));
+        self.register(ctx, now);
         if !self.waiters.is_empty() {
             self.on_durability(ctx);
             self.expire_waiters(ctx, now);

@@ -127,7 +127,11 @@ impl AdminClient {
     }
 
     /// UPDATE_AND_CREATE_TOPIC on one broker.
-    pub fn create_topic_on(&self, addr: SocketAddr, config: &TopicConfig) -> Result<(), ClientError> {
+    pub fn create_topic_on(
+        &self,
+        addr: SocketAddr,
+        config: &TopicConfig,
+    ) -> Result<(), ClientError> {
         let fields = [
             ("topic", config.topic_name.clone()),
             ("defaultTopic", "TBW102".to_string()),
@@ -182,27 +186,38 @@ impl AdminClient {
         self.consume_stats_of(group, Some(topic))
     }
 
-    /// A group's progress on `topic`, or on every topic it consumes (found through the
-    /// brokers of its `%RETRY%` topic, as `mqadmin consumerProgress -g` does).
+    /// A group's progress on `topic` (the brokers of its route), or with `None` on every
+    /// topic it has offsets for on every master (the group's `%RETRY%` topic exists only
+    /// once a consumer has connected, so it cannot be the guide).
     pub fn consume_stats_of(
         &self,
         group: &str,
         topic: Option<&str>,
     ) -> Result<ConsumeStats, ClientError> {
-        let retry = format!("%RETRY%{group}");
-        let route_topic = topic.unwrap_or(&retry);
-        let route = self
-            .routes
-            .refresh(&self.client, &self.namesrvs, route_topic, self.timeout)?;
-        let mut merged = ConsumeStats::default();
         let mut fields = vec![("consumerGroup", group.to_string())];
-        if let Some(topic) = topic {
-            fields.push(("topic", topic.to_string()));
-        }
-        for broker in &route.data.broker_datas {
-            let Some(addr) = route.master(&broker.broker_name) else {
-                continue;
-            };
+        let addrs: Vec<SocketAddr> = match topic {
+            Some(topic) => {
+                fields.push(("topic", topic.to_string()));
+                let route =
+                    self.routes
+                        .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+                route
+                    .data
+                    .broker_datas
+                    .iter()
+                    .filter_map(|b| route.master(&b.broker_name))
+                    .collect()
+            }
+            None => {
+                let info = self.cluster_info()?;
+                info.broker_addr_table
+                    .values()
+                    .filter_map(|b| b.broker_addrs.get(&0)?.parse().ok())
+                    .collect()
+            }
+        };
+        let mut merged = ConsumeStats::default();
+        for addr in addrs {
             let answer = self.broker(addr, request(RequestCode::GET_CONSUME_STATS, &fields))?;
             let stats = ConsumeStats::decode(&answer.body)?;
             merged.consume_tps += stats.consume_tps;
@@ -243,25 +258,46 @@ impl AdminClient {
         config: &SubscriptionGroupConfig,
     ) -> Result<(), ClientError> {
         for addr in self.masters(cluster)?.values() {
-            let create =
-                RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, 0)
-                    .with_body(config.encode());
-            self.broker(*addr, create)?;
+            self.create_group_on(*addr, config)?;
         }
         Ok(())
     }
 
+    /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP on one broker.
+    pub fn create_group_on(
+        &self,
+        addr: SocketAddr,
+        config: &SubscriptionGroupConfig,
+    ) -> Result<(), ClientError> {
+        let create = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, 0)
+            .with_body(config.encode());
+        self.broker(addr, create)?;
+        Ok(())
+    }
+
+    /// DELETE_SUBSCRIPTIONGROUP on every master of `cluster`, its offsets too.
     pub fn delete_group(&self, cluster: &str, group: &str) -> Result<(), ClientError> {
+        for addr in self.masters(cluster)?.values() {
+            self.delete_group_on(*addr, group, true)?;
+        }
+        Ok(())
+    }
+
+    /// DELETE_SUBSCRIPTIONGROUP on one broker.
+    pub fn delete_group_on(
+        &self,
+        addr: SocketAddr,
+        group: &str,
+        remove_offset: bool,
+    ) -> Result<(), ClientError> {
         let fields = [
             ("groupName", group.to_string()),
-            ("removeOffset", "true".to_string()),
+            ("removeOffset", remove_offset.to_string()),
         ];
-        for addr in self.masters(cluster)?.values() {
-            self.broker(
-                *addr,
-                request(RequestCode::DELETE_SUBSCRIPTIONGROUP, &fields),
-            )?;
-        }
+        self.broker(
+            addr,
+            request(RequestCode::DELETE_SUBSCRIPTIONGROUP, &fields),
+        )?;
         Ok(())
     }
 
@@ -281,7 +317,9 @@ impl AdminClient {
             id.store_host,
             request(RequestCode::VIEW_MESSAGE_BY_ID, &fields),
         )?;
-        Ok(MessageRecord::decode(&answer.body, true)?.0)
+        let mut record = MessageRecord::decode(&answer.body, true)?.0;
+        crate::consumer::decompress(&mut record)?;
+        Ok(record)
     }
 
     /// The clients of a producer group, as a broker of `topic` knows them.
@@ -319,7 +357,11 @@ impl AdminClient {
         addr: SocketAddr,
     ) -> Result<(String, Vec<(String, String)>), ClientError> {
         let answer = self.broker(addr, request(RequestCode::GET_BROKER_CONFIG, &[]))?;
-        let version = answer.ext_fields.get("version").unwrap_or_default().to_string();
+        let version = answer
+            .ext_fields
+            .get("version")
+            .unwrap_or_default()
+            .to_string();
         let text = String::from_utf8_lossy(&answer.body);
         Ok((version, properties_text::parse(&text)))
     }
@@ -363,9 +405,11 @@ impl AdminClient {
             let Some(addr) = route.master(&broker.broker_name) else {
                 continue;
             };
-            let answer = self
-                .client
-                .invoke(addr, request(RequestCode::QUERY_MESSAGE, &fields), self.timeout)?;
+            let answer = self.client.invoke(
+                addr,
+                request(RequestCode::QUERY_MESSAGE, &fields),
+                self.timeout,
+            )?;
             match answer.response_code() {
                 ResponseCode::SUCCESS => {}
                 ResponseCode::QUERY_NOT_FOUND => continue,
@@ -373,8 +417,9 @@ impl AdminClient {
             }
             let mut rest = &answer.body[..];
             while !rest.is_empty() {
-                let (record, used) = MessageRecord::decode(rest, true)?;
+                let (mut record, used) = MessageRecord::decode(rest, true)?;
                 rest = &rest[used..];
+                crate::consumer::decompress(&mut record)?;
                 found.push(record);
             }
         }

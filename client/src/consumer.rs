@@ -302,15 +302,21 @@ fn decode_messages(body: &[u8], expression: &str) -> Result<Vec<MessageRecord>, 
                 continue;
             }
         }
-        if record.sys_flag & sys_flag::COMPRESSED != 0 {
-            let mut plain = Vec::new();
-            flate2::read::ZlibDecoder::new(record.body.as_slice())
-                .read_to_end(&mut plain)
-                .map_err(|e| ClientError::Decode(format!("compressed body: {e}")))?;
-            record.body = plain;
-            record.sys_flag &= !sys_flag::COMPRESSED;
-        }
+        decompress(&mut record)?;
         messages.push(record);
     }
     Ok(messages)
+}
+
+/// Inflates a record's body in place when its sys flag says it is compressed.
+pub fn decompress(record: &mut MessageRecord) -> Result<(), ClientError> {
+    if record.sys_flag & sys_flag::COMPRESSED != 0 {
+        let mut plain = Vec::new();
+        flate2::read::ZlibDecoder::new(record.body.as_slice())
+            .read_to_end(&mut plain)
+            .map_err(|e| ClientError::Decode(format!("compressed body: {e}")))?;
+        record.body = plain;
+        record.sys_flag &= !sys_flag::COMPRESSED;
+    }
+    Ok(())
 }

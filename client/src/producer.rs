@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use wire::body::MessageQueue;
+use wire::body::{HeartbeatData, MessageQueue, ProducerData};
+use wire::headers::client::UnregisterClientRequestHeader;
 use wire::headers::send::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
 use wire::headers::CommandHeader;
 use wire::message::batch::{encode_batch, BatchItem};
@@ -132,7 +133,18 @@ struct Inner {
     avoid: Mutex<HashMap<String, Instant>>,
     counter: AtomicU16,
     client_ip: IpAddr,
+    client_id: String,
+    /// When each broker last had our heartbeat: it lists the producer group's connections
+    /// (`mqadmin producerConnection`) and forgets them after 120 s of silence.
+    beats: Mutex<HashMap<SocketAddr, Instant>>,
 }
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A broker hears again from a producer that sends to it this often.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Producer {
@@ -146,6 +158,9 @@ impl Producer {
         }
         let namesrvs = NameServers::parse(&config.namesrv_addr)?;
         let client = RemotingClient::start(None)?;
+        static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+        let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+        let client_id = format!("127.0.0.1@{}#producer-{instance}", std::process::id());
         Ok(Producer {
             inner: Arc::new(Inner {
                 config,
@@ -156,12 +171,62 @@ impl Producer {
                 avoid: Mutex::new(HashMap::new()),
                 counter: AtomicU16::new(0),
                 client_ip: IpAddr::from([127, 0, 0, 1]),
+                client_id,
+                beats: Mutex::new(HashMap::new()),
             }),
         })
     }
 
+    /// Leaves the producer group on every broker it sent to, then closes the connections.
     pub fn shutdown(&self) {
+        let brokers: Vec<SocketAddr> = lock(&self.inner.beats).drain().map(|(a, _)| a).collect();
+        for addr in brokers {
+            let header = UnregisterClientRequestHeader {
+                client_id: self.inner.client_id.clone(),
+                producer_group: Some(self.inner.config.group.clone()),
+                consumer_group: None,
+            };
+            let mut request = RemotingCommand::request(RequestCode::UNREGISTER_CLIENT, 0);
+            header.write_to(&mut request.ext_fields);
+            let _ = self
+                .inner
+                .client
+                .invoke(addr, request, Duration::from_secs(1));
+        }
         self.inner.client.shutdown();
+    }
+
+    /// HEART_BEAT to `addr` when it has not had one for [`HEARTBEAT_INTERVAL`].
+    fn heartbeat(&self, addr: SocketAddr) {
+        let due = lock(&self.inner.beats)
+            .get(&addr)
+            .is_none_or(|last| last.elapsed() >= HEARTBEAT_INTERVAL);
+        if !due {
+            return;
+        }
+        let producers = [self.inner.config.group.as_str(), "CLIENT_INNER_PRODUCER"];
+        let body = HeartbeatData {
+            client_id: self.inner.client_id.clone(),
+            consumer_data_set: Vec::new(),
+            producer_data_set: producers
+                .iter()
+                .map(|group| ProducerData {
+                    group_name: group.to_string(),
+                })
+                .collect(),
+        }
+        .encode();
+        let request = RemotingCommand::request(RequestCode::HEART_BEAT, 0).with_body(body);
+        match self
+            .inner
+            .client
+            .invoke(addr, request, Duration::from_secs(3))
+        {
+            Ok(_) => {
+                lock(&self.inner.beats).insert(addr, Instant::now());
+            }
+            Err(error) => log::debug!("heartbeat to {addr}: {error}"),
+        }
     }
 
     /// Sends and waits; retries on another broker after a retryable failure.
@@ -213,6 +278,7 @@ impl Producer {
             .ok_or_else(|| ClientError::NoRoute {
                 topic: message.topic.clone(),
             })?;
+        self.heartbeat(addr);
         self.inner.client.invoke_oneway(addr, request)
     }
 
@@ -434,6 +500,7 @@ impl Producer {
                 .ok_or_else(|| ClientError::NoRoute {
                     topic: queue.topic.clone(),
                 })?;
+        self.heartbeat(addr);
         let answer = self
             .inner
             .client

@@ -127,6 +127,9 @@ struct Inner {
     stop: AtomicBool,
     wake: Sender<()>,
     last_commit: Mutex<Option<Instant>>,
+    /// Offsets the broker told us to move to (RESET_CONSUMER_CLIENT_OFFSET, from `mqadmin
+    /// resetOffsetByTime`), applied by the rebalance thread.
+    resets: Arc<Mutex<Vec<(MessageQueue, i64)>>>,
 }
 
 pub struct PushConsumer {
@@ -144,9 +147,28 @@ impl PushConsumer {
         }
         let (wake, woken) = bounded::<()>(1);
         let notify = wake.clone();
+        let resets: Arc<Mutex<Vec<(MessageQueue, i64)>>> = Arc::default();
+        let told = resets.clone();
+        let group = config.group.clone();
         let on_request: ServerRequestHandler = Arc::new(move |_addr, request: RemotingCommand| {
-            if request.request_code() == RequestCode::NOTIFY_CONSUMER_IDS_CHANGED {
-                let _ = notify.try_send(());
+            match request.request_code() {
+                RequestCode::NOTIFY_CONSUMER_IDS_CHANGED => {
+                    let _ = notify.try_send(());
+                }
+                RequestCode::RESET_CONSUMER_CLIENT_OFFSET
+                    if request.ext_fields.get("group") == Some(group.as_str()) =>
+                {
+                    match wire::body::ResetOffsetBody::decode(&request.body) {
+                        Ok(body) => {
+                            told.lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .extend(body.offset_table);
+                            let _ = notify.try_send(());
+                        }
+                        Err(error) => log::warn!("offset reset ignored: {error}"),
+                    }
+                }
+                _ => {}
             }
             None
         });
@@ -162,6 +184,7 @@ impl PushConsumer {
             stop: AtomicBool::new(false),
             wake,
             last_commit: Mutex::new(None),
+            resets,
         });
         inner.heartbeat();
         let mut threads = Vec::new();
@@ -271,6 +294,7 @@ impl Inner {
 
     fn run_rebalance(self: Arc<Self>, woken: Receiver<()>) {
         while !self.stopping() {
+            self.apply_resets();
             if let Err(error) = self.rebalance() {
                 log::warn!("rebalance of {}: {error}", self.config.group);
             }
@@ -414,6 +438,30 @@ impl Inner {
             },
         );
         Ok(())
+    }
+
+    /// Moves owned queues to the offsets the broker sent: the puller stops, the new offset is
+    /// committed, and a new puller starts from it.
+    fn apply_resets(self: &Arc<Self>) {
+        let resets = std::mem::take(&mut *self.resets.lock().unwrap_or_else(|p| p.into_inner()));
+        for (queue, offset) in resets {
+            let owned = self.owned().remove(&queue);
+            let Some(mut owned) = owned else {
+                continue;
+            };
+            owned.stop.store(true, Ordering::Release);
+            if let Some(thread) = owned.thread.take() {
+                let _ = thread.join();
+            }
+            self.commit(&queue, offset);
+            log::info!("{}: {queue:?} reset to offset {offset}", self.config.group);
+            if let Err(error) = self.take(queue.clone()) {
+                log::warn!(
+                    "{}: {queue:?} not resumed after reset: {error}",
+                    self.config.group
+                );
+            }
+        }
     }
 
     /// Stops pulling `queue` and commits where it got to.
@@ -650,7 +698,12 @@ impl Inner {
         HeartbeatData {
             client_id: self.client_id.clone(),
             consumer_data_set: vec![ConsumerData {
-                consume_from_where: "CONSUME_FROM_LAST_OFFSET".into(),
+                consume_from_where: match self.config.consume_from {
+                    ConsumeFrom::LastOffset => "CONSUME_FROM_LAST_OFFSET",
+                    ConsumeFrom::FirstOffset => "CONSUME_FROM_FIRST_OFFSET",
+                    ConsumeFrom::Timestamp(_) => "CONSUME_FROM_TIMESTAMP",
+                }
+                .into(),
                 consume_type: "CONSUME_PASSIVELY".into(),
                 group_name: self.config.group.clone(),
                 message_model: model.into(),
@@ -708,46 +761,4 @@ impl Inner {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn queues(count: i32) -> Vec<MessageQueue> {
-        (0..count)
-            .map(|queue_id| MessageQueue {
-                broker_name: "b".into(),
-                queue_id,
-                topic: "T".into(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn average_allocation_shares_every_queue_once() {
-        for (count, clients) in [(8, 3), (8, 8), (3, 5), (16, 3), (1, 1)] {
-            let ids: Vec<String> = (0..clients).map(|c| format!("c{c}")).collect();
-            let mut taken = Vec::new();
-            for id in &ids {
-                let mine = allocate_average(&queues(count), &ids, id);
-                assert!(
-                    mine.len() <= (count as usize).div_ceil(clients),
-                    "{count}/{clients}"
-                );
-                taken.extend(mine);
-            }
-            taken.sort();
-            taken.dedup();
-            assert_eq!(
-                taken.len(),
-                count as usize,
-                "{count} queues over {clients} clients"
-            );
-        }
-        let ids = vec!["a".to_string(), "b".to_string(), "c".to_string()];
-        let first: Vec<i32> = allocate_average(&queues(8), &ids, "a")
-            .iter()
-            .map(|q| q.queue_id)
-            .collect();
-        assert_eq!(first, vec![0, 1, 2]);
-        assert!(allocate_average(&queues(8), &ids, "stranger").is_empty());
-    }
-}
+mod tests;

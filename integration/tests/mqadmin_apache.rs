@@ -9,6 +9,8 @@
 //! counts as failed when its output or log shows an exception. Every check runs before the
 //! test fails, so one run lists every gap. Skipped, saying so, only when Java is absent.
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -149,9 +151,7 @@ impl Mqadmin {
         );
         run
     }
-}
 
-impl Mqadmin {
     /// Runs the commands at once (each JVM mostly waits: start-up, netty's quiet period).
     fn run_all<const N: usize>(&self, commands: [&[&str]; N]) -> [Run; N] {
         std::thread::scope(|scope| {
@@ -314,31 +314,26 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
     consumer.shutdown();
     setup.send(0, LATE_TO_QUEUE_0);
     let broker = setup.broker.as_str();
-    let [cluster_list, broker_status, topic_list, topic_route, topic_status, progress, update] =
-        mqadmin.run_all([
+    let update = format!("updateTopic -c {CLUSTER} -t {NEW_TOPIC} -r 4 -w 4");
+    let update: Vec<&str> = update.split(' ').collect();
+    let [cluster, totals, broker_status, topics, route, status, progress, update] = mqadmin
+        .run_all([
             &["clusterList"],
+            &["clusterList", "-m"],
             &["brokerStatus", "-b", broker],
             &["topicList"],
             &["topicRoute", "-t", TOPIC],
             &["topicStatus", "-t", TOPIC],
             &["consumerProgress", "-g", GROUP],
-            &[
-                "updateTopic",
-                "-c",
-                CLUSTER,
-                "-t",
-                NEW_TOPIC,
-                "-r",
-                "4",
-                "-w",
-                "4",
-            ],
+            &update[..],
         ]);
-    check_cluster_list(&cluster_list, broker, &mut checks);
-    check_broker_status(&broker_status, started_ms, &mut checks);
-    check_topic_list(&topic_list, &mut checks);
-    check_topic_route(&topic_route, broker, &mut checks);
-    check_topic_status(&topic_status, &mut checks);
+    check_cluster_list(&cluster, broker, &mut checks);
+    check_cluster_totals(&totals, &mut checks);
+    let store = setup.dir.path().join("store");
+    check_broker_status(&broker_status, started_ms, &store, &mut checks);
+    check_topic_list(&topics, &mut checks);
+    check_topic_route(&route, broker, &mut checks);
+    check_topic_status(&status, &mut checks);
     check_consumer_progress_group(&progress, &mut checks);
     check_update_topic(&update, &setup, &mut checks);
     setup.producer.shutdown();
@@ -356,6 +351,21 @@ fn broker_offsets() -> [i64; 4] {
 fn now_ms() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
     since_epoch.as_millis() as i64
+}
+
+/// The used fraction of the filesystem holding `path` as Apache's broker computes it
+/// (`UtilAll.getDiskPartitionSpaceUsedPercent`): used = total - free, over used + available
+/// to unprivileged users, rounded up to a hundredth.
+fn disk_used_ratio(path: &Path) -> f64 {
+    let c_path = CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: `statvfs` is plain old data; all-zero is a valid value that the call overwrites.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `stats` is a valid out-pointer.
+    let result = unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) };
+    assert_eq!(result, 0, "statvfs {}", path.display());
+    let used = (stats.f_blocks - stats.f_bfree) * stats.f_frsize;
+    let entire = used + stats.f_bavail * stats.f_frsize;
+    (used * 100).div_ceil(entire) as f64 / 100.0
 }
 
 fn is_date(column: Option<&String>) -> bool {
@@ -395,12 +405,32 @@ fn check_cluster_list(run: &Run, broker: &str, checks: &mut Checks) {
     checks.check(!run.stdout.contains("null"), "no null column", run);
 }
 
-/// `key : value` lines of the broker's runtime info: the keys `clusterList` reads, with the
-/// values Apache's broker gives them.
-fn check_broker_status(run: &Run, started_ms: i64, checks: &mut Checks) {
+/// `#Cluster Name #Broker Name #InTotalYest #OutTotalYest #InTotalToday #OutTotalToday`:
+/// differences of the runtime info's `msg{Put,Get}Total{YesterdayMorning,TodayMorning,
+/// TodayNow}`; the tool prints zeros for all four when any of the six keys is missing.
+fn check_cluster_totals(run: &Run, checks: &mut Checks) {
+    checks.no_exception(run);
+    let rows = run.rows(CLUSTER);
+    let row = rows.first().cloned().unwrap_or_default();
+    let column = |i: usize| row.get(i).and_then(|c| c.parse::<i64>().ok());
+    checks.check(
+        rows.len() == 1 && row.get(1).is_some_and(|b| b == BROKER),
+        BROKER,
+        run,
+    );
+    let put = FIRST_ROUND.iter().sum::<i64>() + LATE_TO_QUEUE_0;
+    let got = FIRST_ROUND.iter().sum::<i64>();
+    checks.check(column(4) == Some(put), &format!("InTotalToday {put}"), run);
+    let out = column(5).is_some_and(|n| n >= got);
+    checks.check(out, &format!("OutTotalToday at least {got}"), run);
+}
+
+/// `key: value` lines (`%-32s: %s`) of the broker's runtime info: the keys `clusterList`
+/// reads, with the values Apache's broker gives them.
+fn check_broker_status(run: &Run, started_ms: i64, store: &Path, checks: &mut Checks) {
     checks.no_exception(run);
     let value = |key: &str| {
-        let mut pairs = run.stdout.lines().filter_map(|l| l.split_once(" : "));
+        let mut pairs = run.stdout.lines().filter_map(|l| l.split_once(':'));
         let pair = pairs.find(|(k, _)| k.trim() == key);
         pair.map(|(_, v)| v.trim().to_string()).unwrap_or_default()
     };
@@ -427,13 +457,11 @@ fn check_broker_status(run: &Run, started_ms: i64, checks: &mut Checks) {
     let in_test = earliest.is_ok_and(|ms| ms == -1 || (started_ms..=now_ms()).contains(&ms));
     let what = "earliestMessageTimeStamp: the first message's store time (or -1)";
     checks.check(in_test, what, run);
+    let expected = disk_used_ratio(store);
     let ratio = value("commitLogDiskRatio").parse::<f64>();
-    let ratio_ok = ratio.is_ok_and(|r| r > 0.0 && r <= 1.0);
-    checks.check(
-        ratio_ok,
-        "commitLogDiskRatio: used fraction of the disk",
-        run,
-    );
+    let near = ratio.is_ok_and(|r| (r - expected).abs() <= 0.02);
+    let what = format!("commitLogDiskRatio: {expected:.2}, used / (used + available) on its disk");
+    checks.check(near, &what, run);
 }
 
 fn check_topic_list(run: &Run, checks: &mut Checks) {

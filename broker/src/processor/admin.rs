@@ -107,6 +107,23 @@ impl Broker {
             ("msgGetTotalTodayNow", self.stats.got_messages.to_string()),
             ("msgPutTotalTodayMorning", "0".to_string()),
             ("msgGetTotalTodayMorning", "0".to_string()),
+            ("msgPutTotalYesterdayMorning", "0".to_string()),
+            ("msgGetTotalYesterdayMorning", "0".to_string()),
+            // No request thread pools: requests are served on the event loop as they come,
+            // so the queue figures clusterList prints are zero.
+            ("sendThreadPoolQueueSize", "0".to_string()),
+            ("sendThreadPoolQueueHeadWaitTimeMills", "0".to_string()),
+            ("pullThreadPoolQueueSize", "0".to_string()),
+            ("pullThreadPoolQueueHeadWaitTimeMills", "0".to_string()),
+            ("pageCacheLockTimeMills", "0".to_string()),
+            (
+                "earliestMessageTimeStamp",
+                self.earliest_message_time().to_string(),
+            ),
+            (
+                "commitLogDiskRatio",
+                format!("{:.4}", log.storage().used_ratio().unwrap_or(0.0)),
+            ),
             ("putMessageSizeTotal", self.stats.put_bytes.to_string()),
             (
                 "putTps",
@@ -134,6 +151,17 @@ impl Broker {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
+        }
+    }
+
+    /// Store time of the oldest message in the commit log, -1 when empty (as upstream).
+    fn earliest_message_time(&self) -> i64 {
+        let log = self.store.commit_log();
+        match self.store.record_at(log.min_offset()) {
+            Ok(Some(record)) => wire::message::RecordView::decode(&record, false)
+                .map(|(view, _)| view.store_timestamp)
+                .unwrap_or(-1),
+            _ => -1,
         }
     }
 

@@ -70,6 +70,11 @@ impl Broker {
                 ))
             }),
         };
+        if self.topics_changed {
+            // Registered before the answer goes out, so that a route query the admin sends
+            // next finds the topic (upstream registers synchronously here).
+            self.register(ctx, std::time::Instant::now());
+        }
         answer.unwrap_or_else(|(code, remark)| {
             let mut response = RemotingCommand::response_to(request, code);
             response.remark = Some(remark);

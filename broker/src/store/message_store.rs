@@ -117,14 +117,7 @@ impl MessageStore {
         };
         let dispatch_from = durable_dispatch.min(report.valid_end);
         truncate_queues(&queues, dispatch_from, log.min_offset())?;
-        let index = match config.index {
-            Some(index) => Some(Arc::new(MessageIndex::open(
-                &config.root.join("index"),
-                index,
-                report.valid_end,
-            )?)),
-            None => None,
-        };
+        let index = open_index(&config, report.valid_end)?;
         let dispatcher = Arc::new(Dispatcher::new(
             log.clone(),
             queues.clone(),
@@ -325,6 +318,14 @@ fn truncate_queues(
         }
     }
     Ok(())
+}
+
+fn open_index(config: &StoreConfig, log_end: u64) -> Result<Option<Arc<MessageIndex>>, StoreError> {
+    let Some(index) = config.index else {
+        return Ok(None);
+    };
+    let index = MessageIndex::open(&config.root.join("index"), index, log_end)?;
+    Ok(Some(Arc::new(index)))
 }
 
 fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> Result<JoinHandle<()>, StoreError> {
