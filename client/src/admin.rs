@@ -157,16 +157,32 @@ impl AdminClient {
         Ok(())
     }
 
-    /// Queue offsets of `topic` on every broker of its route.
-    pub fn topic_stats(&self, topic: &str) -> Result<TopicStatsTable, ClientError> {
+    /// The master of every broker set serving `topic`, from a fresh route.
+    fn route_masters(&self, topic: &str) -> Result<Vec<SocketAddr>, ClientError> {
         let route = self
             .routes
             .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
+        Ok(route
+            .data
+            .broker_datas
+            .iter()
+            .filter_map(|b| route.master(&b.broker_name))
+            .collect())
+    }
+
+    fn any_master(&self, topic: &str) -> Result<SocketAddr, ClientError> {
+        self.route_masters(topic)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::NoRoute {
+                topic: topic.to_string(),
+            })
+    }
+
+    /// Queue offsets of `topic` on every broker of its route.
+    pub fn topic_stats(&self, topic: &str) -> Result<TopicStatsTable, ClientError> {
         let mut merged = TopicStatsTable::default();
-        for broker in &route.data.broker_datas {
-            let Some(addr) = route.master(&broker.broker_name) else {
-                continue;
-            };
+        for addr in self.route_masters(topic)? {
             let answer = self.broker(
                 addr,
                 request(
@@ -198,15 +214,7 @@ impl AdminClient {
         let addrs: Vec<SocketAddr> = match topic {
             Some(topic) => {
                 fields.push(("topic", topic.to_string()));
-                let route =
-                    self.routes
-                        .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
-                route
-                    .data
-                    .broker_datas
-                    .iter()
-                    .filter_map(|b| route.master(&b.broker_name))
-                    .collect()
+                self.route_masters(topic)?
             }
             None => {
                 let info = self.cluster_info()?;
@@ -232,17 +240,7 @@ impl AdminClient {
         group: &str,
         topic: &str,
     ) -> Result<ConsumerConnection, ClientError> {
-        let route = self
-            .routes
-            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
-        let addr = route
-            .data
-            .broker_datas
-            .iter()
-            .find_map(|b| route.master(&b.broker_name))
-            .ok_or_else(|| ClientError::NoRoute {
-                topic: topic.to_string(),
-            })?;
+        let addr = self.any_master(topic)?;
         let fields = [("consumerGroup", group.to_string())];
         let answer = self.broker(
             addr,
@@ -337,20 +335,6 @@ impl AdminClient {
         Ok(ProducerConnection::decode(&answer.body)?)
     }
 
-    fn any_master(&self, topic: &str) -> Result<SocketAddr, ClientError> {
-        let route = self
-            .routes
-            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
-        route
-            .data
-            .broker_datas
-            .iter()
-            .find_map(|b| route.master(&b.broker_name))
-            .ok_or_else(|| ClientError::NoRoute {
-                topic: topic.to_string(),
-            })
-    }
-
     /// GET_BROKER_CONFIG: the config's data version (JSON) and its `key=value` pairs.
     pub fn broker_config(
         &self,
@@ -389,9 +373,6 @@ impl AdminClient {
         max: i32,
         unique: bool,
     ) -> Result<Vec<MessageRecord>, ClientError> {
-        let route = self
-            .routes
-            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
         let fields = [
             ("topic", topic.to_string()),
             ("key", key.to_string()),
@@ -401,10 +382,7 @@ impl AdminClient {
             ("_UNIQUE_KEY_QUERY", unique.to_string()),
         ];
         let mut found = Vec::new();
-        for broker in &route.data.broker_datas {
-            let Some(addr) = route.master(&broker.broker_name) else {
-                continue;
-            };
+        for addr in self.route_masters(topic)? {
             let answer = self.client.invoke(
                 addr,
                 request(RequestCode::QUERY_MESSAGE, &fields),
@@ -448,9 +426,6 @@ impl AdminClient {
         timestamp: i64,
         force: bool,
     ) -> Result<BTreeMap<MessageQueue, i64>, ClientError> {
-        let route = self
-            .routes
-            .refresh(&self.client, &self.namesrvs, topic, self.timeout)?;
         let fields = [
             ("topic", topic.to_string()),
             ("group", group.to_string()),
@@ -458,10 +433,7 @@ impl AdminClient {
             ("isForce", force.to_string()),
         ];
         let mut offsets = BTreeMap::new();
-        for broker in &route.data.broker_datas {
-            let Some(addr) = route.master(&broker.broker_name) else {
-                continue;
-            };
+        for addr in self.route_masters(topic)? {
             let answer = self.broker(
                 addr,
                 request(RequestCode::INVOKE_BROKER_TO_RESET_OFFSET, &fields),
