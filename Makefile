@@ -34,6 +34,7 @@ bench:
 	$(CARGO) bench -p broker --bench append
 	$(CARGO) build --release --bins
 	$(CARGO) bench -p integration --bench replication
+	scripts/bench-suite.sh
 
 fuzz:
 	scripts/fuzz.sh

@@ -352,3 +352,30 @@ fn stop_returns_from_run() {
     server.thread.take().unwrap().join().unwrap();
     assert!(peer.closed_by_server());
 }
+
+#[test]
+fn stopping_writes_out_what_is_queued_first() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        let (mut decoder, mut frames, mut position) = (FrameDecoder::default(), 0, 0);
+        while let Ok(Some((_, size))) = decoder.decode(&bytes[position..]) {
+            position += size;
+            frames += 1;
+        }
+        frames
+    });
+    let client = client::remoting::RemotingClient::start(None).unwrap();
+    // 32 MiB of oneway frames: far more than a socket buffer takes at once.
+    let count = 4096;
+    for _ in 0..count {
+        let command =
+            RemotingCommand::request(RequestCode::SEND_MESSAGE, 0).with_body(vec![7u8; 8192]);
+        client.invoke_oneway(addr, command).unwrap();
+    }
+    client.shutdown();
+    assert_eq!(reader.join().unwrap(), count);
+}

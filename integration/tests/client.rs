@@ -337,3 +337,32 @@ fn the_push_consumer_resumes_a_broker_group_that_comes_back() {
     consumer.shutdown();
     producer.shutdown();
 }
+
+#[test]
+fn oneway_sends_queued_before_shutdown_all_reach_the_broker() {
+    let cluster = Cluster::start("");
+    let namesrv = cluster.namesrv.1.to_string();
+    assert!(wait_until(Duration::from_secs(10), || cluster.routed("TBW102")));
+    cluster::create_topic_on(cluster.broker_addr(), "OnewayT", 4);
+    assert!(wait_until(Duration::from_secs(10), || cluster.routed("OnewayT")));
+    let producer = Producer::start(ProducerConfig::new("OnewayPG", &namesrv)).unwrap();
+    let body = vec![b'o'; 1024];
+    let count = 20_000;
+    for _ in 0..count {
+        producer
+            .send_oneway(&Message::new("OnewayT", body.clone()))
+            .unwrap();
+    }
+    // Shutting down at once: what the reactor still holds must be written, not dropped.
+    producer.shutdown();
+    let stored = || -> i64 {
+        (0..4)
+            .map(|q| cluster::max_offset(cluster.broker_addr(), "OnewayT", q))
+            .sum()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || stored() == count),
+        "{} of {count} stored",
+        stored()
+    );
+}

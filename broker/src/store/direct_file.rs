@@ -267,8 +267,9 @@ pub struct MappedFile {
 }
 
 // SAFETY: the mapping is owned like a heap buffer: shared reads through `&self`, writes only
-// through `&mut self`, unmapped once in `drop`.
+// through `&mut self`, unmapped once in `drop`; moving it to another thread moves that owner.
 unsafe impl Send for MappedFile {}
+// SAFETY: `&self` only hands out shared slices; mutation needs `&mut self` (callers lock).
 unsafe impl Sync for MappedFile {}
 
 impl MappedFile {

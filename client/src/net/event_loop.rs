@@ -129,7 +129,13 @@ struct Core {
     /// Where every socket read lands before its bytes join their connection's buffer.
     scratch: Vec<u8>,
     stopping: bool,
+    /// When the stop was asked for: output queued by then is written first, for at most
+    /// [`STOP_DRAIN_MAX`] (a oneway send queued before `stop` is not thrown away).
+    stop_asked: Option<Instant>,
 }
+
+/// How long a stopping loop keeps writing what is queued.
+const STOP_DRAIN_MAX: Duration = Duration::from_secs(3);
 
 impl Context<'_> {
     fn live(&mut self, id: ConnectionId) -> Option<&mut Connection> {
@@ -190,7 +196,7 @@ impl Context<'_> {
     }
 
     pub fn stop(&mut self) {
-        self.core.stopping = true;
+        self.core.ask_stop();
     }
 
     pub fn now(&self) -> Instant {
@@ -203,6 +209,23 @@ impl Context<'_> {
 }
 
 impl Core {
+    fn ask_stop(&mut self) {
+        self.stopping = true;
+        self.stop_asked.get_or_insert_with(Instant::now);
+    }
+
+    /// Stopping, and nothing left to write (or no more time to write it).
+    fn stopped(&self, now: Instant) -> bool {
+        let Some(asked) = self.stop_asked.filter(|_| self.stopping) else {
+            return false;
+        };
+        let unsent = self
+            .connections
+            .iter()
+            .any(|(_, c)| !c.closing && c.unsent() > 0);
+        !unsent || now.duration_since(asked) >= STOP_DRAIN_MAX
+    }
+
     fn get(&self, id: ConnectionId) -> Option<&Connection> {
         self.connections
             .get(id.index)
@@ -312,6 +335,7 @@ impl<H: Handler> EventLoop<H> {
             config,
             scratch: vec![0; READ_CHUNK_SIZE],
             stopping: false,
+            stop_asked: None,
         };
         Ok(EventLoop {
             core,
@@ -350,10 +374,13 @@ impl<H: Handler> EventLoop<H> {
     pub fn run(&mut self, handler: &mut H) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + self.core.config.tick_interval;
-        while !self.core.stopping {
+        while !self.core.stopped(Instant::now()) {
             let now = Instant::now();
             let timeout = if self.has_pending_input() {
                 Duration::ZERO
+            } else if self.core.stopping {
+                // Draining: look again soon whether the sockets took the rest.
+                Duration::from_millis(5)
             } else {
                 next_tick.saturating_duration_since(now)
             };
@@ -370,7 +397,8 @@ impl<H: Handler> EventLoop<H> {
             self.on_pending_input(handler);
             self.on_remote(handler);
             let now = Instant::now();
-            if now >= next_tick {
+            // A stopping loop only writes out what is queued: no more ticks.
+            if now >= next_tick && !self.core.stopping {
                 next_tick = now + self.core.config.tick_interval;
                 if std::mem::take(&mut self.accept_retry) {
                     for listener_index in 0..self.listeners.len() {
@@ -585,7 +613,7 @@ impl<H: Handler> EventLoop<H> {
                     };
                     handler.on_message(&mut ctx, message);
                 }
-                Ok(RemoteEvent::Stop) => self.core.stopping = true,
+                Ok(RemoteEvent::Stop) => self.core.ask_stop(),
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
             }
         }
