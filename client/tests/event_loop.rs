@@ -361,7 +361,7 @@ fn stopping_writes_out_what_is_queued_first() {
         let (mut stream, _) = listener.accept().unwrap();
         let mut bytes = Vec::new();
         stream.read_to_end(&mut bytes).unwrap();
-        let (mut decoder, mut frames, mut position) = (FrameDecoder::default(), 0, 0);
+        let (decoder, mut frames, mut position) = (FrameDecoder::default(), 0, 0);
         while let Ok(Some((_, size))) = decoder.decode(&bytes[position..]) {
             position += size;
             frames += 1;
