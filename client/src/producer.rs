@@ -134,9 +134,26 @@ struct Inner {
     counter: AtomicU16,
     client_ip: IpAddr,
     client_id: String,
+    /// Async send callbacks run on one thread of the producer, fed through this.
+    callbacks: crossbeam::channel::Sender<Callback>,
     /// When each broker last had our heartbeat: it lists the producer group's connections
     /// (`mqadmin producerConnection`) and forgets them after 120 s of silence.
     beats: Mutex<HashMap<SocketAddr, Instant>>,
+}
+
+type Callback = Box<dyn FnOnce() + Send>;
+
+/// The thread that runs async send callbacks, until every sender of `jobs` is gone.
+fn spawn_callback_thread(jobs: crossbeam::channel::Receiver<Callback>) -> Result<(), ClientError> {
+    std::thread::Builder::new()
+        .name("producer-callback".into())
+        .spawn(move || {
+            for job in jobs {
+                job();
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| ClientError::Invalid(format!("cannot start the callback thread: {e}")))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -161,6 +178,8 @@ impl Producer {
         static INSTANCES: AtomicUsize = AtomicUsize::new(0);
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
         let client_id = format!("127.0.0.1@{}#producer-{instance}", std::process::id());
+        let (callbacks, jobs) = crossbeam::channel::unbounded();
+        spawn_callback_thread(jobs)?;
         Ok(Producer {
             inner: Arc::new(Inner {
                 config,
@@ -172,6 +191,7 @@ impl Producer {
                 counter: AtomicU16::new(0),
                 client_ip: IpAddr::from([127, 0, 0, 1]),
                 client_id,
+                callbacks,
                 beats: Mutex::new(HashMap::new()),
             }),
         })
@@ -258,14 +278,47 @@ impl Producer {
             })
     }
 
-    /// Sends without waiting; `callback` gets the result on another thread.
+    /// Sends without waiting; `callback` gets the result on the producer's callback thread
+    /// (never on the caller's, never on the network thread). A send that fails for a reason
+    /// worth retrying is retried there synchronously, on another broker, like `send`.
     pub fn send_async(
         &self,
         message: Message,
         callback: impl FnOnce(Result<SendResult, ClientError>) + Send + 'static,
     ) {
+        let prepared = self.route(&message.topic).and_then(|route| {
+            let queue = self.pick_queue(&route, &message.topic, None)?;
+            let (request, msg_id) = self.request(std::slice::from_ref(&message), &queue)?;
+            Ok((master_of(&route, &queue)?, queue, request, msg_id))
+        });
+        let callbacks = self.inner.callbacks.clone();
+        let (addr, queue, request, msg_id) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                let _ = callbacks.send(Box::new(move || callback(Err(error))));
+                return;
+            }
+        };
+        self.heartbeat(addr);
         let producer = self.clone();
-        std::thread::spawn(move || callback(producer.send(&message)));
+        let reply: crate::remoting::Reply = Box::new(move |answer| {
+            let job: Callback = Box::new(move || {
+                let result = answer.and_then(|answer| send_result(answer, msg_id, &queue));
+                match result {
+                    Err(error) if retryable(&error) => {
+                        producer.failed(&queue.broker_name, &queue.topic);
+                        callback(producer.send(&message))
+                    }
+                    result => callback(result),
+                }
+            });
+            // The callback thread lives as long as the producer's handle to this channel.
+            let _ = callbacks.send(job);
+        });
+        let timeout = self.inner.config.send_timeout;
+        self.inner
+            .client
+            .invoke_async(addr, request, timeout, reply);
     }
 
     /// Sends flagged oneway: no answer, no retry.
@@ -494,36 +547,48 @@ impl Producer {
         request: RemotingCommand,
         msg_id: String,
     ) -> Result<SendResult, ClientError> {
-        let addr: SocketAddr =
-            route
-                .master(&queue.broker_name)
-                .ok_or_else(|| ClientError::NoRoute {
-                    topic: queue.topic.clone(),
-                })?;
+        let addr = master_of(route, queue)?;
         self.heartbeat(addr);
         let answer = self
             .inner
             .client
             .invoke(addr, request, self.inner.config.send_timeout)?;
-        let status = match answer.response_code() {
-            ResponseCode::SUCCESS => SendStatus::Ok,
-            ResponseCode::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
-            ResponseCode::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
-            ResponseCode::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
-            code => return Err(ClientError::server(code, answer.remark.as_deref())),
-        };
-        let header = SendMessageResponseHeader::read_from(&answer.ext_fields)?;
-        Ok(SendResult {
-            status,
-            msg_id,
-            offset_msg_id: header.msg_id,
-            queue: MessageQueue {
-                queue_id: header.queue_id,
-                ..queue.clone()
-            },
-            queue_offset: header.queue_offset,
-        })
+        send_result(answer, msg_id, queue)
     }
+}
+
+fn master_of(route: &Route, queue: &MessageQueue) -> Result<SocketAddr, ClientError> {
+    route
+        .master(&queue.broker_name)
+        .ok_or_else(|| ClientError::NoRoute {
+            topic: queue.topic.clone(),
+        })
+}
+
+/// The send's outcome from the broker's answer.
+fn send_result(
+    answer: RemotingCommand,
+    msg_id: String,
+    queue: &MessageQueue,
+) -> Result<SendResult, ClientError> {
+    let status = match answer.response_code() {
+        ResponseCode::SUCCESS => SendStatus::Ok,
+        ResponseCode::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
+        ResponseCode::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
+        ResponseCode::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
+        code => return Err(ClientError::server(code, answer.remark.as_deref())),
+    };
+    let header = SendMessageResponseHeader::read_from(&answer.ext_fields)?;
+    Ok(SendResult {
+        status,
+        msg_id,
+        offset_msg_id: header.msg_id,
+        queue: MessageQueue {
+            queue_id: header.queue_id,
+            ..queue.clone()
+        },
+        queue_offset: header.queue_offset,
+    })
 }
 
 fn retryable(error: &ClientError) -> bool {
