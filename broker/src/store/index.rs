@@ -36,7 +36,9 @@ const HEADER_SIZE: usize = 40;
 const SLOT_SIZE: usize = 4;
 const ENTRY_SIZE: usize = 20;
 
-/// `maxHashSlotNum` and `maxIndexNum`.
+/// `maxHashSlotNum` and `maxIndexNum`. The slot table is read and written at random, so all
+/// of it stays resident: the default is a tenth of upstream's (2 MB instead of 20 MB), for
+/// hash chains of about 40 entries when a file is full, which a query walks in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexConfig {
     pub hash_slots: u32,
@@ -46,7 +48,7 @@ pub struct IndexConfig {
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
-            hash_slots: 5_000_000,
+            hash_slots: 500_000,
             entries: 20_000_000,
         }
     }
