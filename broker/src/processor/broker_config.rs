@@ -89,6 +89,7 @@ impl Broker {
             candidate.apply(key, value).map_err(config_error)?;
         }
         candidate.validate().map_err(config_error)?;
+        self.persist_config_updates(&pairs)?;
         let (mut live, mut later) = (Vec::new(), Vec::new());
         for (key, value) in &pairs {
             if LIVE_KEYS.contains(&key.as_str()) {
@@ -107,7 +108,6 @@ impl Broker {
             self.config_version,
             crate::topic_config::now_ms(),
         );
-        self.persist_config_updates(&pairs)?;
         log::info!("broker config updated: now {live:?}, at restart {later:?}");
         let mut response = RemotingCommand::response_to(request, ResponseCode::SUCCESS);
         if !later.is_empty() {
