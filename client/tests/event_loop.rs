@@ -379,3 +379,23 @@ fn stopping_writes_out_what_is_queued_first() {
     client.shutdown();
     assert_eq!(reader.join().unwrap(), count);
 }
+
+#[test]
+fn every_frame_before_a_close_is_handled() {
+    let server = start(LoopConfig::default(), 0);
+    let mut batch = Vec::new();
+    for opaque in 0..1000 {
+        let mut request = RemotingCommand::request(RequestCode::SEND_MESSAGE, opaque);
+        request.mark_oneway();
+        request.encode(&mut batch).unwrap();
+    }
+    // Far more frames than one pass decodes, then the close right behind them.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.write_all(&batch).unwrap();
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.requests.load(Ordering::SeqCst) < 1000 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(settled_count(&server.requests), 1000);
+}

@@ -129,13 +129,14 @@ struct Core {
     /// Where every socket read lands before its bytes join their connection's buffer.
     scratch: Vec<u8>,
     stopping: bool,
-    /// When the stop was asked for: output queued by then is written first, for at most
-    /// [`STOP_DRAIN_MAX`] (a oneway send queued before `stop` is not thrown away).
-    stop_asked: Option<Instant>,
+    /// Set once a stop is asked for: output queued by then is written first (a oneway send
+    /// queued before `stop` is not thrown away) for as long as the peers keep taking it.
+    /// Holds when the unsent total last went down, and that total.
+    drain_progress: Option<(Instant, usize)>,
 }
 
-/// How long a stopping loop keeps writing what is queued.
-const STOP_DRAIN_MAX: Duration = Duration::from_secs(3);
+/// A stopping loop gives up on output no peer has taken any of for this long.
+const STOP_DRAIN_STALL: Duration = Duration::from_secs(3);
 
 impl Context<'_> {
     fn live(&mut self, id: ConnectionId) -> Option<&mut Connection> {
@@ -211,19 +212,25 @@ impl Context<'_> {
 impl Core {
     fn ask_stop(&mut self) {
         self.stopping = true;
-        self.stop_asked.get_or_insert_with(Instant::now);
+        self.drain_progress
+            .get_or_insert_with(|| (Instant::now(), usize::MAX));
     }
 
-    /// Stopping, and nothing left to write (or no more time to write it).
-    fn stopped(&self, now: Instant) -> bool {
-        let Some(asked) = self.stop_asked.filter(|_| self.stopping) else {
+    /// Stopping, and nothing left to write (or the peers stopped taking it).
+    fn stopped(&mut self, now: Instant) -> bool {
+        let Some((since, before)) = self.drain_progress.filter(|_| self.stopping) else {
             return false;
         };
-        let unsent = self
+        let unsent: usize = self
             .connections
             .iter()
-            .any(|(_, c)| !c.closing && c.unsent() > 0);
-        !unsent || now.duration_since(asked) >= STOP_DRAIN_MAX
+            .filter(|(_, c)| !c.closing)
+            .map(|(_, c)| c.unsent())
+            .sum();
+        if unsent < before {
+            self.drain_progress = Some((now, unsent));
+        }
+        unsent == 0 || (unsent >= before && now.duration_since(since) >= STOP_DRAIN_STALL)
     }
 
     fn get(&self, id: ConnectionId) -> Option<&Connection> {
@@ -335,7 +342,7 @@ impl<H: Handler> EventLoop<H> {
             config,
             scratch: vec![0; READ_CHUNK_SIZE],
             stopping: false,
-            stop_asked: None,
+            drain_progress: None,
         };
         Ok(EventLoop {
             core,
@@ -518,8 +525,20 @@ impl<H: Handler> EventLoop<H> {
         match connection.read_available(frame_size_max, &mut self.core.scratch) {
             ReadStep::Open => {}
             ReadStep::Closed(reason) => {
-                // Frames that arrived before the close are still answered if possible.
-                self.decode_frames(handler, id);
+                // Every whole frame that arrived before the close is still handled (a client
+                // that sends a burst of oneway requests and closes loses none), not only the
+                // first `frames_per_tick_max`.
+                loop {
+                    self.decode_frames(handler, id);
+                    let more = self
+                        .core
+                        .connections
+                        .get(id.index)
+                        .is_some_and(|c| c.input_pending && !c.closing);
+                    if !more {
+                        break;
+                    }
+                }
                 self.core.mark_closing(id, reason);
                 return;
             }
