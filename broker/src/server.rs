@@ -510,6 +510,7 @@ impl Handler for Broker {
             return;
         }
         self.register(ctx, now);
+        self.stats.sample(now, std::time::SystemTime::now());
         if !self.waiters.is_empty() {
             self.on_durability(ctx);
             self.expire_waiters(ctx, now);

@@ -22,38 +22,7 @@ use wire::{RemotingCommand, RequestCode, ResponseCode};
 
 use crate::server::Broker;
 
-/// Counters behind GET_BROKER_RUNTIME_INFO (and `mqbench`'s sanity check).
-#[derive(Debug, Clone)]
-pub struct BrokerStats {
-    pub boot: Instant,
-    pub boot_timestamp_ms: i64,
-    /// Messages stored since start.
-    pub put_messages: u64,
-    pub put_bytes: u64,
-    /// Messages handed to consumers since start.
-    pub got_messages: u64,
-    /// Pulls whose data was older than the memory window, read by a pull worker.
-    pub disk_pulls: u64,
-}
-
-impl BrokerStats {
-    pub fn new() -> BrokerStats {
-        BrokerStats {
-            boot: Instant::now(),
-            boot_timestamp_ms: crate::topic_config::now_ms(),
-            put_messages: 0,
-            put_bytes: 0,
-            got_messages: 0,
-            disk_pulls: 0,
-        }
-    }
-}
-
-impl Default for BrokerStats {
-    fn default() -> Self {
-        BrokerStats::new()
-    }
-}
+pub use super::stats::BrokerStats;
 
 type Answer = Result<RemotingCommand, (ResponseCode, String)>;
 
@@ -94,7 +63,8 @@ impl Broker {
 
     fn runtime_info(&self) -> KvTable {
         let log = self.store.commit_log();
-        let uptime = self.stats.boot.elapsed().as_secs_f64().max(1e-3);
+        let (put_tps, get_tps) = self.stats.rates(Instant::now());
+        let (today, yesterday) = (self.stats.today_morning, self.stats.yesterday_morning);
         let entries = [
             ("brokerVersionDesc", "V4_9_8".to_string()),
             ("brokerVersion", wire::VERSION_CURRENT.to_string()),
@@ -105,10 +75,10 @@ impl Broker {
             ),
             ("msgPutTotalTodayNow", self.stats.put_messages.to_string()),
             ("msgGetTotalTodayNow", self.stats.got_messages.to_string()),
-            ("msgPutTotalTodayMorning", "0".to_string()),
-            ("msgGetTotalTodayMorning", "0".to_string()),
-            ("msgPutTotalYesterdayMorning", "0".to_string()),
-            ("msgGetTotalYesterdayMorning", "0".to_string()),
+            ("msgPutTotalTodayMorning", today.put.to_string()),
+            ("msgGetTotalTodayMorning", today.got.to_string()),
+            ("msgPutTotalYesterdayMorning", yesterday.put.to_string()),
+            ("msgGetTotalYesterdayMorning", yesterday.got.to_string()),
             // No request thread pools: requests are served on the event loop as they come,
             // so the queue figures clusterList prints are zero.
             ("sendThreadPoolQueueSize", "0".to_string()),
@@ -125,14 +95,8 @@ impl Broker {
                 format!("{:.4}", log.storage().used_ratio().unwrap_or(0.0)),
             ),
             ("putMessageSizeTotal", self.stats.put_bytes.to_string()),
-            (
-                "putTps",
-                format!("{:.2}", self.stats.put_messages as f64 / uptime),
-            ),
-            (
-                "getTransferedTps",
-                format!("{:.2}", self.stats.got_messages as f64 / uptime),
-            ),
+            ("putTps", put_tps),
+            ("getTransferedTps", get_tps),
             ("commitLogMinOffset", log.min_offset().to_string()),
             ("commitLogMaxOffset", log.written_offset().to_string()),
             ("commitLogFlushedOffset", log.flushed_offset().to_string()),

@@ -14,3 +14,4 @@ pub mod query;
 pub mod reset_offset;
 pub mod send;
 pub mod send_back;
+pub mod stats;

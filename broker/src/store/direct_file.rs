@@ -209,6 +209,21 @@ pub fn local_hour(time: std::time::SystemTime) -> u8 {
     }
 }
 
+/// A number for the local day of `time` (year and day of the year), one more each day.
+pub fn local_day(time: std::time::SystemTime) -> i64 {
+    let seconds = since_epoch(time).as_secs();
+    match local_time(seconds) {
+        // Days since a fixed origin: consecutive across year ends.
+        Some(tm) => {
+            let year = i64::from(tm.tm_year) + 1900;
+            let days_before_year =
+                (year - 1) * 365 + (year - 1) / 4 - (year - 1) / 100 + (year - 1) / 400;
+            days_before_year + i64::from(tm.tm_yday)
+        }
+        None => (seconds / 86_400) as i64,
+    }
+}
+
 /// `yyyyMMddHHmmssSSS` in local time: the name RocketMQ gives index files.
 pub fn local_timestamp_name(time: std::time::SystemTime) -> String {
     let elapsed = since_epoch(time);
@@ -402,6 +417,17 @@ mod tests {
             });
             assert_eq!(opened.is_ok(), supported, "{}: {opened:?}", dir.display());
             std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn local_days_count_up_one_a_day_across_year_ends() {
+        // Noon UTC on 2026-01-01, then 800 days on: DST shifts stay within the day.
+        let start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_268_800);
+        let first = local_day(start);
+        for days in 0..800u64 {
+            let time = start + std::time::Duration::from_secs(days * 86_400);
+            assert_eq!(local_day(time), first + days as i64, "day {days}");
         }
     }
 

@@ -261,6 +261,12 @@ pub struct IndexProgress {
 impl MessageIndex {
     /// Opens the index under `dir`; `log_end` is the recovered end of the commit log.
     pub fn open(dir: &Path, config: IndexConfig, log_end: u64) -> Result<Self, StoreError> {
+        if config.hash_slots == 0 || config.entries < 2 || config.entries > i32::MAX as u32 {
+            return Err(StoreError::Config(format!(
+                "index of {} hash slots and {} entries: needs at least 1 and 2",
+                config.hash_slots, config.entries
+            )));
+        }
         std::fs::create_dir_all(dir)?;
         let mut names: Vec<String> = std::fs::read_dir(dir)?
             .filter_map(|entry| entry.ok())
