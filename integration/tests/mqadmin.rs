@@ -452,3 +452,47 @@ fn the_console_reads_a_pipe_and_serves_tcp_sessions() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_read_only_broker_permission_takes_effect_at_once() {
+    let cluster = start();
+    let ns = cluster.namesrv.1.to_string();
+    let broker = cluster.broker_addr().to_string();
+    ok(
+        &ns,
+        &[
+            "updateTopic",
+            "-b",
+            &broker,
+            "-t",
+            "PermT",
+            "-r",
+            "2",
+            "-w",
+            "2",
+        ],
+    );
+    let set = |perm: &str| {
+        let args = [
+            "updateBrokerConfig",
+            "-b",
+            &broker,
+            "-k",
+            "brokerPermission",
+            "-v",
+            perm,
+        ];
+        ok(&ns, &args)
+    };
+    set("4");
+    // The broker re-registered with the read-only permission on every topic.
+    let route = json(&ns, &["topicRoute", "-t", "PermT"]);
+    assert_eq!(route["queueDatas"][0]["perm"], 4, "{route}");
+    let refused = mqadmin(&["sendMessage", "-t", "PermT", "-p", "x", "-n", &ns]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    set("6");
+    let route = json(&ns, &["topicRoute", "-t", "PermT"]);
+    assert_eq!(route["queueDatas"][0]["perm"], 6, "{route}");
+    let sent = json(&ns, &["sendMessage", "-t", "PermT", "-p", "x"]);
+    assert_eq!(sent["sendStatus"], "SEND_OK", "{sent}");
+}
