@@ -87,6 +87,7 @@ pub struct Broker {
     pub(crate) config_version: wire::body::DataVersion,
     pub(crate) stats: crate::processor::admin::BrokerStats,
     pub(crate) locks: crate::processor::lock::QueueLocks,
+    pub(crate) relays: crate::processor::relay::Relays,
     pub(crate) pull_workers: Option<crate::processor::pull_workers::PullWorkers>,
     persister: Persister,
     last_persist: Instant,
@@ -255,6 +256,7 @@ impl Broker {
             },
             stats: crate::processor::admin::BrokerStats::new(),
             locks: crate::processor::lock::QueueLocks::default(),
+            relays: crate::processor::relay::Relays::default(),
             pull_workers: None,
             last_persist: Instant::now(),
             last_sweep: Instant::now(),
@@ -328,6 +330,7 @@ impl Broker {
             }
             C::PULL_MESSAGE => self.on_pull(ctx, id, request, true),
             C::QUERY_MESSAGE => self.on_query(ctx, id, request),
+            C::GET_CONSUMER_RUNNING_INFO => self.on_consumer_running_info(ctx, id, request),
             _ => {
                 let response = self.on_management(ctx, id, &request);
                 self.reply(ctx, id, &request, &response);
@@ -462,6 +465,8 @@ impl Handler for Broker {
                 self.registration.on_response(&command);
             } else if self.slave_sync.is_master_connection(id) {
                 self.on_master_table(&command);
+            } else {
+                self.on_relayed_response(ctx, &command);
             }
             return;
         }
@@ -521,6 +526,7 @@ impl Handler for Broker {
         if now.duration_since(self.last_sweep) >= LONG_POLL_SWEEP {
             self.last_sweep = now;
             self.sweep(ctx, now);
+            self.expire_relays(ctx, now);
         }
         if now.duration_since(self.last_persist) >= PERSIST_INTERVAL {
             self.last_persist = now;

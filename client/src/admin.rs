@@ -453,4 +453,22 @@ impl AdminClient {
         )?;
         Ok(wire::body::GroupList::decode(&answer.body)?.group_list)
     }
+
+    /// GET_CONSUMER_RUNNING_INFO, relayed by a broker of the group to the consumer `client_id`.
+    pub fn consumer_running_info(
+        &self,
+        group: &str,
+        client_id: &str,
+    ) -> Result<wire::body::ConsumerRunningInfo, ClientError> {
+        let addr = self.any_master(&format!("%RETRY%{group}"))?;
+        let fields = [
+            ("consumerGroup", group.to_string()),
+            ("clientId", client_id.to_string()),
+            ("jstackEnable", "false".to_string()),
+        ];
+        let request = request(RequestCode::GET_CONSUMER_RUNNING_INFO, &fields);
+        // The broker waits for the consumer; upstream's admin allows 15 s.
+        let answer = ok(self.client.invoke(addr, request, Duration::from_secs(15))?)?;
+        Ok(wire::body::ConsumerRunningInfo::decode(&answer.body)?)
+    }
 }

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ use wire::{RemotingCommand, RequestCode, ResponseCode};
 
 use crate::consumer::{PullConsumer, PullStatus};
 use crate::error::ClientError;
-use crate::remoting::{RemotingClient, ServerRequestHandler};
+use crate::remoting::RemotingClient;
 
 const REBALANCE_INTERVAL: Duration = Duration::from_secs(20);
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
@@ -130,6 +130,8 @@ struct Inner {
     /// Offsets the broker told us to move to (RESET_CONSUMER_CLIENT_OFFSET, from `mqadmin
     /// resetOffsetByTime`), applied by the rebalance thread.
     resets: Arc<Mutex<Vec<(MessageQueue, i64)>>>,
+    /// When this consumer started, ms since the epoch (GET_CONSUMER_RUNNING_INFO).
+    started_ms: i64,
 }
 
 pub struct PushConsumer {
@@ -146,32 +148,9 @@ impl PushConsumer {
             return Err(ClientError::Invalid("no subscription".into()));
         }
         let (wake, woken) = bounded::<()>(1);
-        let notify = wake.clone();
         let resets: Arc<Mutex<Vec<(MessageQueue, i64)>>> = Arc::default();
-        let told = resets.clone();
-        let group = config.group.clone();
-        let on_request: ServerRequestHandler = Arc::new(move |_addr, request: RemotingCommand| {
-            match request.request_code() {
-                RequestCode::NOTIFY_CONSUMER_IDS_CHANGED => {
-                    let _ = notify.try_send(());
-                }
-                RequestCode::RESET_CONSUMER_CLIENT_OFFSET
-                    if request.ext_fields.get("group") == Some(group.as_str()) =>
-                {
-                    match wire::body::ResetOffsetBody::decode(&request.body) {
-                        Ok(body) => {
-                            told.lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .extend(body.offset_table);
-                            let _ = notify.try_send(());
-                        }
-                        Err(error) => log::warn!("offset reset ignored: {error}"),
-                    }
-                }
-                _ => {}
-            }
-            None
-        });
+        let this: Arc<OnceLock<Weak<Inner>>> = Arc::default();
+        let on_request = requests::handler(&config.group, wake.clone(), resets.clone(), &this);
         let client = RemotingClient::start(Some(on_request))?;
         let pull = PullConsumer::with_client(&config.group, &config.namesrv_addr, client)?;
         let client_id = format!("127.0.0.1@{}#{}", std::process::id(), config.instance_name);
@@ -185,7 +164,12 @@ impl PushConsumer {
             wake,
             last_commit: Mutex::new(None),
             resets,
+            started_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
         });
+        let _ = this.set(Arc::downgrade(&inner));
         inner.heartbeat();
         let mut threads = Vec::new();
         let rebalancer = inner.clone();
@@ -760,5 +744,6 @@ impl Inner {
     }
 }
 
+mod requests;
 #[cfg(test)]
 mod tests;

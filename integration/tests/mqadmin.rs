@@ -90,6 +90,11 @@ fn create_and_send(ns: &str, broker: &str) -> Vec<(String, Value)> {
     sent_all
 }
 
+/// Runs a command line (words split on spaces) that must succeed; its stdout.
+fn ok_line(ns: &str, line: &str) -> String {
+    ok(ns, &line.split_whitespace().collect::<Vec<_>>())
+}
+
 fn ok_words(ns: &str, args: &[String]) -> String {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(ns, &args)
@@ -286,24 +291,41 @@ fn check_broker_config(ns: &str, broker: &str) {
     );
 }
 
+/// consumerStatus and consumerProgress -s: the broker relays GET_CONSUMER_RUNNING_INFO to the
+/// live consumer of ResetG, which reports the queues it holds.
+fn check_running_info(ns: &str) {
+    let status = json(ns, &["consumerStatus", "-g", "ResetG"]);
+    let consumers = status["consumers"].as_object().unwrap();
+    assert_eq!(consumers.len(), 1, "{status}");
+    let (_, report) = consumers.iter().next().unwrap();
+    let queues = report["queues"].as_array().unwrap();
+    let topic_queues = queues.iter().filter(|q| q["topic"] == "ResetT").count();
+    assert_eq!(topic_queues, 2, "{status}");
+    assert_eq!(
+        report["properties"]["PROP_CONSUME_TYPE"],
+        "CONSUME_PASSIVELY"
+    );
+    // Offsets reach the broker with the consumer's next commit (every 5 s).
+    let args = ["consumerProgress", "-g", "ResetG", "-s", "true", "-n", ns];
+    assert!(wait_until(Duration::from_secs(15), || mqadmin(&args).code == 0));
+    let progress = mqadmin(&args).stdout;
+    assert!(progress.contains("#Client IP"), "{progress}");
+    let rows: Vec<&str> = progress
+        .lines()
+        .filter(|l| l.starts_with("ResetT "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{progress}");
+    assert!(
+        rows.iter().all(|row| row.contains("127.0.0.1")),
+        "{progress}"
+    );
+}
+
 #[test]
 fn reset_offset_by_time_rewinds_a_live_push_consumer() {
     let cluster = start();
     let ns = cluster.namesrv.1.to_string();
-    ok(
-        &ns,
-        &[
-            "updateTopic",
-            "-c",
-            "TestCluster",
-            "-t",
-            "ResetT",
-            "-r",
-            "2",
-            "-w",
-            "2",
-        ],
-    );
+    ok_line(&ns, "updateTopic -c TestCluster -t ResetT -r 2 -w 2");
     let producer = Producer::start(ProducerConfig::new("ResetPG", &ns)).unwrap();
     for n in 0..20 {
         producer
@@ -326,23 +348,17 @@ fn reset_offset_by_time_rewinds_a_live_push_consumer() {
         })
     };
     assert!(all(20), "first pass: {}", received.load(Ordering::SeqCst));
+    check_running_info(&ns);
     let connection = ok(&ns, &["consumerConnection", "-g", "ResetG"]);
     assert!(
         connection.contains("ConsumeFromWhere: CONSUME_FROM_FIRST_OFFSET"),
         "{connection}"
     );
-    let reset = json(
+    let reset: Value = serde_json::from_str(&ok_line(
         &ns,
-        &[
-            "resetOffsetByTime",
-            "-g",
-            "ResetG",
-            "-t",
-            "ResetT",
-            "-s",
-            "0",
-        ],
-    );
+        "resetOffsetByTime -g ResetG -t ResetT -s 0 --json",
+    ))
+    .unwrap();
     let offsets: Vec<i64> = reset["offsets"]
         .as_array()
         .unwrap()
@@ -362,7 +378,7 @@ fn reset_offset_by_time_rewinds_a_live_push_consumer() {
 fn errors_are_one_line_with_an_exit_code() {
     let cluster = start();
     let ns = cluster.namesrv.1.to_string();
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 7] = [
         (&["topicList"], 2, "no namesrv"),
         (&["topicList", "-n", "127.0.0.1:1"], 1, "connection"),
         (&["noSuchCommand", "-n", &ns], 2, "does not exist"),
@@ -377,6 +393,11 @@ fn errors_are_one_line_with_an_exit_code() {
             "NoSuchTopic",
         ),
         (&["topicRoute", "-n", &ns], 2, "missing required flag -t"),
+        (
+            &["consumerStatus", "-g", "NoSuchGroup", "-n", &ns],
+            1,
+            "NoSuchGroup",
+        ),
     ];
     for (args, code, needle) in cases {
         let run = mqadmin(args);

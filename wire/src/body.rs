@@ -18,6 +18,7 @@ use crate::fastjson::{self, write_integer_key_map, write_string};
 
 mod admin;
 mod heartbeat;
+pub mod running_info;
 
 pub use admin::{
     Connection, ConsumeStats, ConsumerConnection, ConsumerOffsetWrapper, LockBatchRequestBody,
@@ -27,6 +28,7 @@ pub use admin::{
 pub use heartbeat::{
     ConsumerData, ConsumerListBody, HeartbeatData, ProducerData, SubscriptionData,
 };
+pub use running_info::{ConsumeStatus, ConsumerRunningInfo, ProcessQueueInfo};
 
 /// Largest inflated REGISTER_BROKER body accepted: bounds a zip bomb.
 pub const REGISTER_BODY_INFLATED_SIZE_MAX: u64 = 64 * 1024 * 1024;

@@ -11,6 +11,7 @@ pub mod produce;
 pub mod pull;
 pub mod pull_workers;
 pub mod query;
+pub mod relay;
 pub mod reset_offset;
 pub mod send;
 pub mod send_back;

@@ -1,9 +1,12 @@
 //! Consumer and producer group commands: updateSubGroup, deleteSubGroup, consumerProgress,
-//! consumerConnection, producerConnection, resetOffsetByTime.
+//! consumerConnection, consumerStatus, producerConnection, resetOffsetByTime.
 
+use std::collections::BTreeMap;
+
+use client::admin::AdminClient;
 use getopts::Matches;
 use serde_json::{json, Value};
-use wire::body::{Connection, ConsumeStats, SubscriptionGroupConfig};
+use wire::body::{Connection, ConsumeStats, MessageQueue, SubscriptionGroupConfig};
 
 use super::format::{front, parse_time, time_seconds};
 use super::overview::targets;
@@ -41,14 +44,7 @@ pub fn commands() -> Vec<Command> {
         Command {
             name: "consumerProgress",
             description: "Query consumers's progress, speed",
-            options: |o| {
-                o.optopt(
-                    "g",
-                    "groupName",
-                    "consumer group name (default: all groups)",
-                    "GROUP",
-                );
-            },
+            options: consumer_progress_options,
             run: consumer_progress,
         },
         Command {
@@ -58,6 +54,12 @@ pub fn commands() -> Vec<Command> {
                 o.optopt("g", "consumerGroup", "consumer group name", "GROUP");
             },
             run: consumer_connection,
+        },
+        Command {
+            name: "consumerStatus",
+            description: "Query consumer's internal data structure",
+            options: consumer_status_options,
+            run: consumer_status,
         },
         Command {
             name: "producerConnection",
@@ -75,6 +77,31 @@ pub fn commands() -> Vec<Command> {
             run: reset_offset,
         },
     ]
+}
+
+fn consumer_progress_options(o: &mut getopts::Options) {
+    o.optopt(
+        "g",
+        "groupName",
+        "consumer group name (default: all groups)",
+        "GROUP",
+    );
+    o.optopt(
+        "s",
+        "showClientIP",
+        "true: which client holds each queue",
+        "BOOL",
+    );
+}
+
+fn consumer_status_options(o: &mut getopts::Options) {
+    o.optopt("g", "consumerGroup", "consumer group name", "GROUP");
+    o.optopt(
+        "i",
+        "clientId",
+        "one consumer's client id (default: all)",
+        "ID",
+    );
 }
 
 fn update_group_options(o: &mut getopts::Options) {
@@ -238,20 +265,56 @@ fn consumer_progress(session: &mut Session, matches: &Matches) -> Outcome {
     }
 }
 
+/// Which client (its IP, from its id) holds each queue of `group`, as the consumers report it.
+fn queue_owners(admin: &AdminClient, group: &str) -> BTreeMap<MessageQueue, String> {
+    let mut owners = BTreeMap::new();
+    let retry = format!("%RETRY%{group}");
+    let Ok(connection) = admin.consumer_connection(group, &retry) else {
+        return owners;
+    };
+    for client in &connection.connection_set {
+        let Ok(info) = admin.consumer_running_info(group, &client.client_id) else {
+            continue;
+        };
+        let ip = client.client_id.split('@').next().unwrap_or_default();
+        for queue in info.mq_table.keys() {
+            owners.insert(queue.clone(), ip.to_string());
+        }
+    }
+    owners
+}
+
 fn group_progress(session: &mut Session, matches: &Matches, group: &str) -> Outcome {
-    let stats = session.admin(matches)?.consume_stats_of(group, None)?;
+    let show_ip = matches
+        .opt_str("s")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let admin = session.admin(matches)?;
+    let stats = admin.consume_stats_of(group, None)?;
     if stats.offset_table.is_empty() {
         return Err(CommandError::Failed(format!(
             "no consume stats for group {group}: it has not consumed yet"
         )));
     }
+    let owners = if show_ip {
+        queue_owners(admin, group)
+    } else {
+        BTreeMap::new()
+    };
+    let ip_column = |ip: &str| {
+        if show_ip {
+            format!("{ip:<20} ")
+        } else {
+            String::new()
+        }
+    };
     let mut text = format!(
-        "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20}  {}\n",
+        "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {}{:<20}  {}\n",
         "#Topic",
         "#Broker Name",
         "#QID",
         "#Broker Offset",
         "#Consumer Offset",
+        ip_column("#Client IP"),
         "#Diff",
         "#LastTime"
     );
@@ -264,13 +327,15 @@ fn group_progress(session: &mut Session, matches: &Matches, group: &str) -> Outc
             0 => "N/A".to_string(),
             t => time_seconds(t),
         };
+        let ip = owners.get(queue).map(String::as_str).unwrap_or("N/A");
         text.push_str(&format!(
-            "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20}  {}\n",
+            "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {}{:<20}  {}\n",
             front(&queue.topic, 64),
             front(&queue.broker_name, 32),
             queue.queue_id,
             offsets.broker_offset,
             offsets.consumer_offset,
+            ip_column(ip),
             diff,
             last
         ));
@@ -278,7 +343,7 @@ fn group_progress(session: &mut Session, matches: &Matches, group: &str) -> Outc
             json!({ "topic": queue.topic, "brokerName": queue.broker_name,
             "queueId": queue.queue_id, "brokerOffset": offsets.broker_offset,
             "consumerOffset": offsets.consumer_offset, "diff": diff,
-            "lastTimestamp": offsets.last_timestamp }),
+            "lastTimestamp": offsets.last_timestamp, "clientIp": owners.get(queue) }),
         );
     }
     text.push_str(&format!(
@@ -288,6 +353,66 @@ fn group_progress(session: &mut Session, matches: &Matches, group: &str) -> Outc
     let json = json!({ "group": group, "queues": rows, "consumeTps": stats.consume_tps,
         "diffTotal": diff_total });
     Ok(Output { text, json })
+}
+
+fn consumer_status(session: &mut Session, matches: &Matches) -> Outcome {
+    let group = required(matches, "g")?;
+    let admin = session.admin(matches)?;
+    let clients: Vec<String> = match matches.opt_str("i") {
+        Some(client) => vec![client.trim().to_string()],
+        None => {
+            let retry = format!("%RETRY%{group}");
+            let connection = admin.consumer_connection(&group, &retry)?;
+            connection
+                .connection_set
+                .iter()
+                .map(|c| c.client_id.clone())
+                .collect()
+        }
+    };
+    let (mut text, mut all) = (String::new(), serde_json::Map::new());
+    for client in clients {
+        let info = admin.consumer_running_info(&group, &client)?;
+        text.push_str(&format!("#Consumer {client}\n#Properties\n"));
+        for (key, value) in &info.properties {
+            text.push_str(&format!("{key:<40}: {value}\n"));
+        }
+        text.push_str("#Subscriptions\n");
+        for subscription in &info.subscription_set {
+            text.push_str(&format!(
+                "{:<64} {}\n",
+                subscription.topic, subscription.sub_string
+            ));
+        }
+        text.push_str(&format!(
+            "#Queues\n{:<64}  {:<32}  {:<4}  {}\n",
+            "#Topic", "#Broker Name", "#QID", "#Commit Offset"
+        ));
+        let mut queues = Vec::new();
+        for (queue, process) in &info.mq_table {
+            text.push_str(&format!(
+                "{:<64}  {:<32}  {:<4}  {}\n",
+                front(&queue.topic, 64),
+                front(&queue.broker_name, 32),
+                queue.queue_id,
+                process.commit_offset
+            ));
+            queues.push(
+                json!({ "topic": queue.topic, "brokerName": queue.broker_name,
+                "queueId": queue.queue_id, "commitOffset": process.commit_offset,
+                "locked": process.locked }),
+            );
+        }
+        text.push('\n');
+        all.insert(
+            client,
+            json!({ "properties": info.properties, "queues": queues }),
+        );
+    }
+    Ok(Output {
+        text,
+        json: json!({ "group": group, "consumers": all }),
+    })
 }
 
 fn all_groups(session: &mut Session, matches: &Matches) -> Outcome {

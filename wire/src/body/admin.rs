@@ -28,7 +28,7 @@ pub struct MessageQueue {
 }
 
 /// Writes `{{mq}:value,...}` with each key a raw object, as fastjson does.
-fn write_queue_keyed<V: Serialize>(map: &BTreeMap<MessageQueue, V>, out: &mut String) {
+pub(super) fn write_queue_keyed<V: Serialize>(map: &BTreeMap<MessageQueue, V>, out: &mut String) {
     out.push('{');
     for (index, (queue, value)) in map.iter().enumerate() {
         if index > 0 {
@@ -42,7 +42,7 @@ fn write_queue_keyed<V: Serialize>(map: &BTreeMap<MessageQueue, V>, out: &mut St
 }
 
 /// Reads a queue-keyed map whose keys `normalize` turned into strings of object text.
-fn read_queue_keyed<V: DeserializeOwned>(
+pub(super) fn read_queue_keyed<V: DeserializeOwned>(
     map: BTreeMap<String, V>,
     what: &'static str,
 ) -> Result<BTreeMap<MessageQueue, V>, DecodeError> {
