@@ -115,7 +115,23 @@ impl PushConsumerConfig {
 struct Owned {
     stop: Arc<AtomicBool>,
     offset: Arc<AtomicI64>,
+    activity: Arc<Activity>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// When a queue's puller last had an answer and last delivered messages (ms since the
+/// epoch, 0 = never), for GET_CONSUMER_RUNNING_INFO.
+#[derive(Default)]
+struct Activity {
+    last_pull_ms: AtomicI64,
+    last_consume_ms: AtomicI64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 struct Inner {
@@ -164,10 +180,7 @@ impl PushConsumer {
             wake,
             last_commit: Mutex::new(None),
             resets,
-            started_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
+            started_ms: now_ms(),
         });
         let _ = this.set(Arc::downgrade(&inner));
         inner.heartbeat();
@@ -408,16 +421,23 @@ impl Inner {
         }
         let offset = Arc::new(AtomicI64::new(self.start_offset(&queue)?));
         let stop = Arc::new(AtomicBool::new(false));
-        let (inner, queue_copy, offset_copy, stop_copy) =
-            (self.clone(), queue.clone(), offset.clone(), stop.clone());
+        let activity = Arc::new(Activity::default());
+        let (inner, queue_copy, offset_copy, stop_copy, activity_copy) = (
+            self.clone(),
+            queue.clone(),
+            offset.clone(),
+            stop.clone(),
+            activity.clone(),
+        );
         let thread = spawn("push-pull", move || {
-            inner.run_queue(&queue_copy, &offset_copy, &stop_copy)
+            inner.run_queue(&queue_copy, &offset_copy, &stop_copy, &activity_copy)
         })?;
         self.owned().insert(
             queue,
             Owned {
                 stop,
                 offset,
+                activity,
                 thread: Some(thread),
             },
         );
@@ -520,7 +540,13 @@ impl Inner {
         }
     }
 
-    fn run_queue(&self, queue: &MessageQueue, offset: &AtomicI64, stop: &AtomicBool) {
+    fn run_queue(
+        &self,
+        queue: &MessageQueue,
+        offset: &AtomicI64,
+        stop: &AtomicBool,
+        activity: &Activity,
+    ) {
         let expression = self.expression(&queue.topic);
         while !stop.load(Ordering::Acquire) && !self.stopping() {
             let from = offset.load(Ordering::Acquire);
@@ -531,7 +557,10 @@ impl Inner {
                 self.config.pull_batch_size,
                 Some(LONG_POLL),
             ) {
-                Ok(result) => result,
+                Ok(result) => {
+                    activity.last_pull_ms.store(now_ms(), Ordering::Relaxed);
+                    result
+                }
                 Err(error) => {
                     log::debug!("pull {queue:?}: {error}");
                     std::thread::sleep(RETRY_PAUSE);
@@ -545,6 +574,7 @@ impl Inner {
                     if !self.deliver(queue, &messages, stop) {
                         return;
                     }
+                    activity.last_consume_ms.store(now_ms(), Ordering::Relaxed);
                     offset.store(result.next_begin_offset, Ordering::Release);
                 }
                 PullStatus::OffsetIllegal => {

@@ -6,6 +6,7 @@
 //! The handler runs on the client's reactor thread, so it only queues work or reads state
 //! behind short locks.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crossbeam::channel::Sender;
@@ -92,8 +93,10 @@ impl Inner {
         }
         for (queue, state) in owned.iter() {
             let process = ProcessQueueInfo {
-                commit_offset: state.offset.load(std::sync::atomic::Ordering::Acquire),
+                commit_offset: state.offset.load(Ordering::Acquire),
                 locked: config.orderly,
+                last_pull_timestamp: state.activity.last_pull_ms.load(Ordering::Relaxed),
+                last_consume_timestamp: state.activity.last_consume_ms.load(Ordering::Relaxed),
                 ..ProcessQueueInfo::default()
             };
             info.mq_table.insert(queue.clone(), process);
