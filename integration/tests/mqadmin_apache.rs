@@ -1,7 +1,8 @@
 //! Apache RocketMQ's own admin tool, `mqadmin` (rocketmq-tools 4.9.8 from Maven Central, main
 //! class `MQAdminStartup`), against our namesrv and broker: `clusterList`, `brokerStatus`,
-//! `topicList`, `topicRoute`, `topicStatus`, `consumerProgress` (one group, and every group
-//! while its consumer is online) and `updateTopic`, each checked for the cluster and broker
+//! `topicList`, `topicRoute`, `topicStatus`, `consumerProgress` (one group, every group while
+//! its consumer is online, and with client IPs), `consumerStatus`, `brokerConsumeStats` and
+//! `updateTopic`, each checked for the cluster and broker
 //! names, the broker address, the runtime figures `clusterList` prints, queue counts and the
 //! exact offsets our servers hold.
 //!
@@ -310,14 +311,21 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
     let mqadmin = Mqadmin::new(classpath, home, setup.namesrv.clone());
     let mut checks = Checks::default();
     let consumer = setup.consume_all();
-    check_consumer_progress_all(&mqadmin.run(&["consumerProgress"]), &mut checks);
+    let client_id = consumer.client_id().to_string();
+    let [all, with_ips, status] = mqadmin.run_all([
+        &["consumerProgress"],
+        &["consumerProgress", "-g", GROUP, "-s", "true"],
+        &["consumerStatus", "-g", GROUP, "-i", &client_id],
+    ]);
+    check_consumer_progress_all(&all, &mut checks);
+    check_running_info(&with_ips, &status, &mut checks);
     consumer.shutdown();
     setup.send(0, LATE_TO_QUEUE_0);
     let broker = setup.broker.as_str();
     let update = format!("updateTopic -c {CLUSTER} -t {NEW_TOPIC} -r 4 -w 4");
     let update: Vec<&str> = update.split(' ').collect();
-    let [cluster, totals, broker_status, topics, route, status, progress, update] = mqadmin
-        .run_all([
+    let [cluster, totals, broker_status, topics, route, status, progress, update, broker_stats] =
+        mqadmin.run_all([
             &["clusterList"],
             &["clusterList", "-m"],
             &["brokerStatus", "-b", broker],
@@ -326,6 +334,7 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
             &["topicStatus", "-t", TOPIC],
             &["consumerProgress", "-g", GROUP],
             &update[..],
+            &["brokerConsumeStats", "-b", broker],
         ]);
     check_cluster_list(&cluster, broker, &mut checks);
     check_cluster_totals(&totals, &mut checks);
@@ -336,6 +345,7 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
     check_topic_status(&status, &mut checks);
     check_consumer_progress_group(&progress, &mut checks);
     check_update_topic(&update, &setup, &mut checks);
+    check_broker_consume_stats(&broker_stats, &mut checks);
     setup.producer.shutdown();
     setup.admin.shutdown();
     checks.finish();
@@ -534,6 +544,40 @@ fn check_consumer_progress_group(run: &Run, checks: &mut Checks) {
     checks.check(retry.len() == 1, "a row for the retry topic", run);
     let total = format!("Diff Total: {LATE_TO_QUEUE_0}");
     checks.check(run.stdout.contains(&total), &total, run);
+}
+
+/// GET_BROKER_CONSUME_STATS: the group's lag on every queue of the topic, and the total.
+fn check_broker_consume_stats(run: &Run, checks: &mut Checks) {
+    checks.no_exception(run);
+    let rows = run.rows(TOPIC);
+    let ours = rows
+        .iter()
+        .filter(|r| r.get(1).map(String::as_str) == Some(GROUP))
+        .count();
+    checks.check(ours == 4, "four queues of the topic for the group", run);
+    let total = format!("Diff Total: {LATE_TO_QUEUE_0}");
+    checks.check(run.stdout.contains(&total), &total, run);
+}
+
+/// GET_CONSUMER_RUNNING_INFO relayed by our broker to our consumer: `consumerProgress -s
+/// true` names the client of each queue, `consumerStatus -i` prints what the consumer reports.
+fn check_running_info(with_ips: &Run, status: &Run, checks: &mut Checks) {
+    checks.no_exception(with_ips);
+    let rows = with_ips.rows(TOPIC);
+    checks.check(rows.len() == 4, "four queues with -s true", with_ips);
+    let owned = rows
+        .iter()
+        .all(|r| r.get(5).map(String::as_str) == Some("127.0.0.1"));
+    checks.check(owned, "every queue's client IP is 127.0.0.1", with_ips);
+    checks.no_exception(status);
+    let reported = status.stdout.contains("PROP_CONSUME_TYPE")
+        && status.stdout.contains("CONSUME_PASSIVELY")
+        && status.stdout.contains(TOPIC);
+    checks.check(
+        reported,
+        "the consumer's properties and subscription",
+        status,
+    );
 }
 
 /// `#Group #Count #Version #Type #Model #TPS #Diff Total`, one row per `%RETRY%` topic; a

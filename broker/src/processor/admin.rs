@@ -55,6 +55,7 @@ impl Broker {
             C::VIEW_MESSAGE_BY_ID => self.on_view_message(request),
             C::GET_BROKER_CONFIG => self.on_get_broker_config(request),
             C::QUERY_TOPIC_CONSUME_BY_WHO => self.on_topic_consumers(request),
+            C::GET_BROKER_CONSUME_STATS => self.on_broker_consume_stats(request),
             C::UPDATE_BROKER_CONFIG => self.on_update_broker_config(request),
             _ => return None,
         };
@@ -179,31 +180,79 @@ impl Broker {
             Some(topic) if !topic.is_empty() => vec![topic.clone()],
             _ => self.offsets.topics_of_group(group).into_iter().collect(),
         };
-        let mut offset_table = BTreeMap::new();
+        let mut stats = ConsumeStats::default();
         for topic in topics {
-            let Some(config) = self.topics.get(&topic) else {
-                continue;
-            };
-            for queue_id in 0..config.write_queue_nums {
-                let (_, max_offset) = self.store.queue_offsets(&topic, queue_id);
-                let consumer_offset = self.offsets.query(group, &topic, queue_id).unwrap_or(0);
-                let wrapper = OffsetWrapper {
-                    broker_offset: max_offset as i64,
-                    consumer_offset,
-                    last_timestamp: self.last_timestamp(
-                        &topic,
-                        queue_id,
-                        consumer_offset.max(0) as u64,
-                    ),
-                };
-                offset_table.insert(self.queue(&topic, queue_id), wrapper);
+            if let Some(topic_stats) = self.group_topic_stats(group, &topic) {
+                stats.offset_table.extend(topic_stats.offset_table);
             }
         }
-        let stats = ConsumeStats {
+        Ok(with_body(request, stats.encode()))
+    }
+
+    /// A group's offsets on each write queue of `topic` against the queue's end, or `None`
+    /// for a topic this broker does not have.
+    fn group_topic_stats(&self, group: &str, topic: &str) -> Option<ConsumeStats> {
+        let config = self.topics.get(topic)?;
+        let mut offset_table = BTreeMap::new();
+        for queue_id in 0..config.write_queue_nums {
+            let (_, max_offset) = self.store.queue_offsets(topic, queue_id);
+            let consumer_offset = self
+                .offsets
+                .query(group, topic, queue_id)
+                .unwrap_or(0)
+                .max(0);
+            let wrapper = OffsetWrapper {
+                broker_offset: max_offset as i64,
+                consumer_offset,
+                last_timestamp: self.last_timestamp(topic, queue_id, consumer_offset as u64),
+            };
+            offset_table.insert(self.queue(topic, queue_id), wrapper);
+        }
+        Some(ConsumeStats {
             consume_tps: 0.0,
             offset_table,
-        };
-        Ok(with_body(request, stats.encode()))
+        })
+    }
+
+    /// GET_BROKER_CONSUME_STATS (`mqadmin brokerConsumeStats`): every subscription group's
+    /// stats on each topic it has offsets for (only ordered topics with `isOrder`), and the
+    /// total lag.
+    fn on_broker_consume_stats(&self, request: &RemotingCommand) -> Answer {
+        let order_only = request.ext_fields.get("isOrder") == Some("true");
+        let mut total_diff: i64 = 0;
+        let mut groups = Vec::new();
+        for group in self.groups.group_names() {
+            let mut list = Vec::new();
+            for topic in self.offsets.topics_of_group(group) {
+                if order_only && !self.topics.is_order(&topic) {
+                    continue;
+                }
+                // A group online with subscriptions counts only the topics it subscribes.
+                let subscribed = self.consumers.subscription(group, &topic).is_some();
+                let online = self.consumers.group(group).is_some();
+                if online && !subscribed && !topic.starts_with("%RETRY%") {
+                    continue;
+                }
+                if let Some(stats) = self.group_topic_stats(group, &topic) {
+                    total_diff += stats
+                        .offset_table
+                        .values()
+                        .map(|o| o.broker_offset - o.consumer_offset)
+                        .sum::<i64>();
+                    list.push(String::from_utf8_lossy(&stats.encode()).into_owned());
+                }
+            }
+            if !list.is_empty() {
+                let name = serde_json::to_string(group).unwrap_or_default();
+                groups.push(format!("{{{name}:[{}]}}", list.join(",")));
+            }
+        }
+        let addr = serde_json::to_string(&self.store_host.to_string()).unwrap_or_default();
+        let body = format!(
+            "{{\"brokerAddr\":{addr},\"consumeStatsList\":[{}],\"totalDiff\":{total_diff}}}",
+            groups.join(",")
+        );
+        Ok(with_body(request, body.into_bytes()))
     }
 
     fn on_consumer_connections(&self, request: &RemotingCommand) -> Answer {
