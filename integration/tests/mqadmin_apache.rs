@@ -1,8 +1,8 @@
 //! Apache RocketMQ's own admin tool, `mqadmin` (rocketmq-tools 4.9.8 from Maven Central, main
 //! class `MQAdminStartup`), against our namesrv and broker: `clusterList`, `brokerStatus`,
 //! `topicList`, `topicRoute`, `topicStatus`, `consumerProgress` (one group, every group while
-//! its consumer is online, and with client IPs), `consumerStatus`, `brokerConsumeStats` and
-//! `updateTopic`, each checked for the cluster and broker
+//! its consumer is online, and with client IPs), `consumerStatus`, `brokerConsumeStats`,
+//! `statsAll` and `updateTopic`, each checked for the cluster and broker
 //! names, the broker address, the runtime figures `clusterList` prints, queue counts and the
 //! exact offsets our servers hold.
 //!
@@ -324,7 +324,7 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
     let broker = setup.broker.as_str();
     let update = format!("updateTopic -c {CLUSTER} -t {NEW_TOPIC} -r 4 -w 4");
     let update: Vec<&str> = update.split(' ').collect();
-    let [cluster, totals, broker_status, topics, route, status, progress, update, broker_stats] =
+    let [cluster, totals, broker_status, topics, route, status, progress, update, broker_stats, stats_all] =
         mqadmin.run_all([
             &["clusterList"],
             &["clusterList", "-m"],
@@ -335,6 +335,7 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
             &["consumerProgress", "-g", GROUP],
             &update[..],
             &["brokerConsumeStats", "-b", broker],
+            &["statsAll", "-t", TOPIC],
         ]);
     check_cluster_list(&cluster, broker, &mut checks);
     check_cluster_totals(&totals, &mut checks);
@@ -346,6 +347,7 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
     check_consumer_progress_group(&progress, &mut checks);
     check_update_topic(&update, &setup, &mut checks);
     check_broker_consume_stats(&broker_stats, &mut checks);
+    check_stats_all(&stats_all, &mut checks);
     setup.producer.shutdown();
     setup.admin.shutdown();
     checks.finish();
@@ -544,6 +546,29 @@ fn check_consumer_progress_group(run: &Run, checks: &mut Checks) {
     checks.check(retry.len() == 1, "a row for the retry topic", run);
     let total = format!("Diff Total: {LATE_TO_QUEUE_0}");
     checks.check(run.stdout.contains(&total), &total, run);
+}
+
+/// VIEW_BROKER_STATS_DATA: `#Topic #Consumer Group #Accumulation #InTPS #OutTPS #InMsg24Hour
+/// #OutMsg24Hour`, the day's puts and the group's gets as the broker counted them.
+fn check_stats_all(run: &Run, checks: &mut Checks) {
+    checks.no_exception(run);
+    let rows = run.rows(TOPIC);
+    let row = rows.first().cloned().unwrap_or_default();
+    let column = |i: usize| row.get(i).map(String::as_str).unwrap_or("");
+    let put = FIRST_ROUND.iter().sum::<i64>() + LATE_TO_QUEUE_0;
+    let got = FIRST_ROUND.iter().sum::<i64>();
+    checks.check(column(1) == GROUP, "the consuming group", run);
+    checks.check(
+        column(2) == LATE_TO_QUEUE_0.to_string(),
+        "accumulation",
+        run,
+    );
+    checks.check(column(5) == put.to_string(), "messages put today", run);
+    checks.check(
+        column(6) == got.to_string(),
+        "messages the group got today",
+        run,
+    );
 }
 
 /// GET_BROKER_CONSUME_STATS: the group's lag on every queue of the topic, and the total.

@@ -56,6 +56,7 @@ impl Broker {
             C::GET_BROKER_CONFIG => self.on_get_broker_config(request),
             C::QUERY_TOPIC_CONSUME_BY_WHO => self.on_topic_consumers(request),
             C::GET_BROKER_CONSUME_STATS => self.on_broker_consume_stats(request),
+            C::VIEW_BROKER_STATS_DATA => self.on_view_stats(request),
             C::UPDATE_BROKER_CONFIG => self.on_update_broker_config(request),
             _ => return None,
         };
@@ -262,6 +263,35 @@ impl Broker {
             None => Err((
                 ResponseCode::CONSUMER_NOT_ONLINE,
                 format!("the consumer group[{}] not online", header.consumer_group),
+            )),
+        }
+    }
+
+    /// VIEW_BROKER_STATS_DATA: a topic's puts or a `topic@group`'s gets over the last minute,
+    /// hour and day.
+    fn on_view_stats(&self, request: &RemotingCommand) -> Answer {
+        use super::stats_items::{GROUP_GET_NUMS, TOPIC_PUT_NUMS};
+        let name = request.ext_fields.get("statsName").unwrap_or_default();
+        let key = request.ext_fields.get("statsKey").unwrap_or_default();
+        let items = match name {
+            TOPIC_PUT_NUMS => &self.stats.topic_puts,
+            GROUP_GET_NUMS => &self.stats.group_gets,
+            _ => {
+                return Err((
+                    ResponseCode::SYSTEM_ERROR,
+                    format!("The stats <{name}> <{key}> not exist"),
+                ))
+            }
+        };
+        match items.view(key, Instant::now()) {
+            Some(data) => {
+                let body = serde_json::to_vec(&data)
+                    .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;
+                Ok(with_body(request, body))
+            }
+            None => Err((
+                ResponseCode::SYSTEM_ERROR,
+                format!("The stats <{name}> <{key}> not exist"),
             )),
         }
     }

@@ -150,6 +150,10 @@ impl Broker {
             return;
         }
         self.stats.got_messages += got.record_count as u64;
+        if got.record_count > 0 {
+            let key = format!("{}@{}", header.topic, header.consumer_group);
+            self.stats.group_gets.add(&key, got.record_count as u64);
+        }
         // A consumer far behind on a master is sent to the slave (whichBrokerWhenConsumeSlowly).
         let far_behind = job.cold && self.config.slave_read_enable;
         let suggest = if far_behind && self.config.broker_role != BrokerRole::Slave {

@@ -16,3 +16,4 @@ pub mod reset_offset;
 pub mod send;
 pub mod send_back;
 pub mod stats;
+pub mod stats_items;

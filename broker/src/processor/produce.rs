@@ -134,6 +134,9 @@ impl Broker {
             .map_err(|e| store_refusal(&e))?;
         self.stats.put_messages += result.records.len() as u64;
         self.stats.put_bytes += records.len() as u64;
+        self.stats
+            .topic_puts
+            .add(&topic, result.records.len() as u64);
         let response = self.appended_response(request, queue_id, &result);
         let wait = header
             .properties

@@ -61,6 +61,7 @@ impl Broker {
         copy.encode(&mut bytes).map_err(system_error)?;
         self.store.append(&mut bytes).map_err(system_error)?;
         self.stats.put_messages += 1;
+        self.stats.topic_puts.add(&topic, 1);
         Ok(RemotingCommand::response_to(request, ResponseCode::SUCCESS))
     }
 

@@ -8,6 +8,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::stats_items::StatsItems;
+
 /// Rates are reported over these windows, as upstream's `putTps` "10s 60s 600s".
 const WINDOWS: [u64; 3] = [10, 60, 600];
 
@@ -34,6 +36,9 @@ pub struct BrokerStats {
     day: Option<i64>,
     /// One sample a second, the newest last, at most the longest window's worth.
     samples: VecDeque<(Instant, Totals)>,
+    /// Messages put by topic and got by `topic@group` (VIEW_BROKER_STATS_DATA).
+    pub topic_puts: StatsItems,
+    pub group_gets: StatsItems,
 }
 
 impl BrokerStats {
@@ -49,6 +54,8 @@ impl BrokerStats {
             yesterday_morning: Totals::default(),
             day: None,
             samples: VecDeque::new(),
+            topic_puts: StatsItems::default(),
+            group_gets: StatsItems::default(),
         }
     }
 
@@ -67,6 +74,8 @@ impl BrokerStats {
             .back()
             .is_none_or(|(at, _)| now.duration_since(*at) >= Duration::from_secs(1));
         if due {
+            self.topic_puts.sample(now);
+            self.group_gets.sample(now);
             self.samples.push_back((now, self.totals()));
             let longest = WINDOWS[WINDOWS.len() - 1] as usize + 1;
             while self.samples.len() > longest {
