@@ -324,7 +324,7 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
     let broker = setup.broker.as_str();
     let update = format!("updateTopic -c {CLUSTER} -t {NEW_TOPIC} -r 4 -w 4");
     let update: Vec<&str> = update.split(' ').collect();
-    let [cluster, totals, broker_status, topics, route, status, progress, update, broker_stats, stats_all] =
+    let [cluster, totals, broker_status, topics, route, status, progress, update, lag, stats] =
         mqadmin.run_all([
             &["clusterList"],
             &["clusterList", "-m"],
@@ -346,8 +346,8 @@ fn apache_mqadmin_reads_and_changes_our_cluster() {
     check_topic_status(&status, &mut checks);
     check_consumer_progress_group(&progress, &mut checks);
     check_update_topic(&update, &setup, &mut checks);
-    check_broker_consume_stats(&broker_stats, &mut checks);
-    check_stats_all(&stats_all, &mut checks);
+    check_broker_consume_stats(&lag, &mut checks);
+    check_stats_all(&stats, &mut checks);
     setup.producer.shutdown();
     setup.admin.shutdown();
     checks.finish();
