@@ -74,8 +74,7 @@ fn create_and_send(ns: &str, broker: &str) -> Vec<(String, Value)> {
         created.contains("readQueueNums=4, writeQueueNums=4, perm=RW-"),
         "{created}"
     );
-    let route = json(ns, &["topicRoute", "-t", "AdminT"]);
-    assert_eq!(route["queueDatas"][0]["readQueueNums"], 4, "{route}");
+    route_when(ns, "AdminT", |queue| queue["readQueueNums"] == 4);
     assert!(ok(ns, &["topicList"]).lines().any(|l| l == "AdminT"));
     let mut sent_all = Vec::new();
     for n in 0..5 {
@@ -88,6 +87,22 @@ fn create_and_send(ns: &str, broker: &str) -> Vec<(String, Value)> {
         sent_all.push((sent["offsetMsgId"].as_str().unwrap().to_string(), sent));
     }
     sent_all
+}
+
+/// Waits (bounded) until `topicRoute` shows the topic's first queue data as `wanted` says: the
+/// broker registers before it answers, but the namesrv is another process and connection.
+fn route_when(ns: &str, topic: &str, wanted: impl Fn(&Value) -> bool) {
+    let args = ["topicRoute", "-t", topic, "--json", "-n", ns];
+    let shows = || {
+        let run = mqadmin(&args);
+        let route: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+        run.code == 0 && wanted(&route["queueDatas"][0])
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), shows),
+        "{:?}",
+        mqadmin(&args).stdout
+    );
 }
 
 /// Runs a command line (words split on spaces) that must succeed; its stdout.
@@ -328,6 +343,7 @@ fn reset_offset_by_time_rewinds_a_live_push_consumer() {
     let cluster = start();
     let ns = cluster.namesrv.1.to_string();
     ok_line(&ns, "updateTopic -c TestCluster -t ResetT -r 2 -w 2");
+    route_when(&ns, "ResetT", |queue| queue["writeQueueNums"] == 2);
     let producer = Producer::start(ProducerConfig::new("ResetPG", &ns)).unwrap();
     for n in 0..20 {
         producer
@@ -509,13 +525,11 @@ fn a_read_only_broker_permission_takes_effect_at_once() {
     };
     set("4");
     // The broker re-registered with the read-only permission on every topic.
-    let route = json(&ns, &["topicRoute", "-t", "PermT"]);
-    assert_eq!(route["queueDatas"][0]["perm"], 4, "{route}");
+    route_when(&ns, "PermT", |queue| queue["perm"] == 4);
     let refused = mqadmin(&["sendMessage", "-t", "PermT", "-p", "x", "-n", &ns]);
     assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
     set("6");
-    let route = json(&ns, &["topicRoute", "-t", "PermT"]);
-    assert_eq!(route["queueDatas"][0]["perm"], 6, "{route}");
+    route_when(&ns, "PermT", |queue| queue["perm"] == 6);
     let sent = json(&ns, &["sendMessage", "-t", "PermT", "-p", "x"]);
     assert_eq!(sent["sendStatus"], "SEND_OK", "{sent}");
 }
