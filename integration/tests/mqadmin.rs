@@ -326,6 +326,13 @@ fn check_running_info(ns: &str) {
     let committed = || topic_rows(&mqadmin(&args).stdout) == 2;
     assert!(wait_until(Duration::from_secs(20), committed));
     let progress = mqadmin(&args).stdout;
+    // The broker measures what the group pulled over the last minute.
+    let tps: f64 = progress
+        .lines()
+        .find_map(|l| l.strip_prefix("Consume TPS: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(tps > 0.0, "{progress}");
     assert!(progress.contains("#Client IP"), "{progress}");
     let rows: Vec<&str> = progress
         .lines()

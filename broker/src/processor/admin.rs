@@ -184,6 +184,7 @@ impl Broker {
         let mut stats = ConsumeStats::default();
         for topic in topics {
             if let Some(topic_stats) = self.group_topic_stats(group, &topic) {
+                stats.consume_tps += topic_stats.consume_tps;
                 stats.offset_table.extend(topic_stats.offset_table);
             }
         }
@@ -209,8 +210,14 @@ impl Broker {
             };
             offset_table.insert(self.queue(topic, queue_id), wrapper);
         }
+        // What the group pulled from this topic over the last minute, per second.
+        let consume_tps = self
+            .stats
+            .group_gets
+            .view(&format!("{topic}@{group}"), Instant::now())
+            .map_or(0.0, |data| data.stats_minute.tps);
         Some(ConsumeStats {
-            consume_tps: 0.0,
+            consume_tps,
             offset_table,
         })
     }
