@@ -18,6 +18,7 @@
 //!                  └ topic@group ┘ └ queue id: next offset ┘
 //! ```
 
+use crate::persister::StateTable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -169,26 +170,19 @@ impl ConsumerOffsetManager {
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
+}
 
-    /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
+impl StateTable for ConsumerOffsetManager {
+    fn state_path(&self) -> &Path {
+        &self.path
     }
 
-    /// The file's new content if something changed since the last snapshot; clears `dirty`.
-    pub fn take_snapshot(&mut self) -> Option<Vec<u8>> {
-        if !self.dirty {
-            return None;
-        }
-        self.dirty = false;
-        Some(self.encode())
+    fn state_bytes(&self) -> Vec<u8> {
+        self.encode()
     }
 
-    /// Writes the file now (blocking), keeping the previous one as `.bak`.
-    pub fn persist(&mut self) -> io::Result<()> {
-        durable::write_keeping_backup(&self.path, &self.encode())?;
-        self.dirty = false;
-        Ok(())
+    fn dirty_flag(&mut self) -> &mut bool {
+        &mut self.dirty
     }
 }
 

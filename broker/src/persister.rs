@@ -5,10 +5,39 @@
 //! Owned by the event loop, which submits snapshots; `finish` drains the queue at shutdown.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use crossbeam::channel::{unbounded, Sender};
+
+/// A table kept in a state file (topics, consumer offsets, subscription groups): the dirty
+/// flag and the snapshot the persister writes, shared by the three managers.
+pub trait StateTable {
+    fn state_path(&self) -> &Path;
+    /// The file's content now.
+    fn state_bytes(&self) -> Vec<u8>;
+    fn dirty_flag(&mut self) -> &mut bool;
+
+    /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
+    fn mark_dirty(&mut self) {
+        *self.dirty_flag() = true;
+    }
+
+    /// The file's new content if something changed since the last snapshot; clears the flag.
+    fn take_snapshot(&mut self) -> Option<Vec<u8>> {
+        if !std::mem::take(self.dirty_flag()) {
+            return None;
+        }
+        Some(self.state_bytes())
+    }
+
+    /// Writes the file now (blocking), keeping the previous one as `.bak`.
+    fn persist(&mut self) -> std::io::Result<()> {
+        client::durable::write_keeping_backup(self.state_path(), &self.state_bytes())?;
+        *self.dirty_flag() = false;
+        Ok(())
+    }
+}
 
 pub struct Persister {
     sender: Option<Sender<(PathBuf, Vec<u8>)>>,

@@ -26,6 +26,7 @@ use crate::ha::master::HaMaster;
 use crate::ha::slave::HaSlave;
 use crate::ha::sync::{SlaveSync, Table};
 use crate::persister::Persister;
+use crate::persister::StateTable;
 use crate::processor::long_poll::{HeldQueues, LongPolls};
 use crate::registration::{self, Identity, Registration};
 use crate::store::{Arrival, MessageStore, StoreError};

@@ -20,6 +20,7 @@
 //!      "whichBrokerWhenConsumeSlowly":1}}}
 //! ```
 
+use crate::persister::StateTable;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -223,26 +224,19 @@ impl SubscriptionGroupManager {
         self.data_version = wrapper.data_version;
         self.dirty = true;
     }
+}
 
-    /// Call when a snapshot taken with [`Self::take_snapshot`] could not be written.
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
+impl StateTable for SubscriptionGroupManager {
+    fn state_path(&self) -> &Path {
+        &self.path
     }
 
-    /// The file's new content if something changed since the last snapshot; clears `dirty`.
-    pub fn take_snapshot(&mut self) -> Option<Vec<u8>> {
-        if !self.dirty {
-            return None;
-        }
-        self.dirty = false;
-        Some(self.encode())
+    fn state_bytes(&self) -> Vec<u8> {
+        self.encode()
     }
 
-    /// Writes the file now (blocking), keeping the previous one as `.bak`.
-    pub fn persist(&mut self) -> io::Result<()> {
-        durable::write_keeping_backup(&self.path, &self.encode())?;
-        self.dirty = false;
-        Ok(())
+    fn dirty_flag(&mut self) -> &mut bool {
+        &mut self.dirty
     }
 }
 

@@ -14,6 +14,7 @@ use wire::{properties, RemotingCommand, ResponseCode};
 use super::send::{encode_records, message_ids, refuse, Origin, Refusal};
 use crate::config::{BrokerRole, FlushDiskType};
 use crate::durability::Waiter;
+use crate::persister::StateTable;
 use crate::server::Broker;
 use crate::store::{commit_log::is_topic_valid, AppendResult, StoreError};
 use crate::topic_config::{is_send_forbidden, PERM_WRITE, RETRY_TOPIC_PREFIX};
