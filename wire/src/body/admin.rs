@@ -78,18 +78,30 @@ struct StringKeyed<V> {
     offset_table: BTreeMap<String, V>,
 }
 
+/// `{"offsetTable":{{mq}:value,...}}`, the one field of the queue-keyed tables below.
+fn encode_offset_table<V: Serialize>(table: &BTreeMap<MessageQueue, V>) -> Vec<u8> {
+    let mut out = String::from("{\"offsetTable\":");
+    write_queue_keyed(table, &mut out);
+    out.push('}');
+    out.into_bytes()
+}
+
+fn decode_offset_table<V: DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<BTreeMap<MessageQueue, V>, DecodeError> {
+    let raw: StringKeyed<V> = fastjson::from_fastjson(bytes, what)?;
+    read_queue_keyed(raw.offset_table, what)
+}
+
 impl TopicStatsTable {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = String::from("{\"offsetTable\":");
-        write_queue_keyed(&self.offset_table, &mut out);
-        out.push('}');
-        out.into_bytes()
+        encode_offset_table(&self.offset_table)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let raw: StringKeyed<TopicOffset> = fastjson::from_fastjson(bytes, "TopicStatsTable")?;
         Ok(TopicStatsTable {
-            offset_table: read_queue_keyed(raw.offset_table, "TopicStatsTable")?,
+            offset_table: decode_offset_table(bytes, "TopicStatsTable")?,
         })
     }
 }
@@ -103,16 +115,12 @@ pub struct ResetOffsetBody {
 
 impl ResetOffsetBody {
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = String::from("{\"offsetTable\":");
-        write_queue_keyed(&self.offset_table, &mut out);
-        out.push('}');
-        out.into_bytes()
+        encode_offset_table(&self.offset_table)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let raw: StringKeyed<i64> = fastjson::from_fastjson(bytes, "ResetOffsetBody")?;
         Ok(ResetOffsetBody {
-            offset_table: read_queue_keyed(raw.offset_table, "ResetOffsetBody")?,
+            offset_table: decode_offset_table(bytes, "ResetOffsetBody")?,
         })
     }
 }
