@@ -18,28 +18,11 @@ use std::time::{Duration, Instant};
 use broker::store::aligned_buffer::AlignedBuffer;
 use broker::store::direct_file::{BlockFile, DirectFile};
 use broker::store::{FlushMode, MessageStore, StoreConfig};
-use wire::message::{MagicVersion, RecordView};
+use wire::message::RecordView;
 
 fn record(body: &[u8]) -> Vec<u8> {
     let host: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 10911));
-    let view = RecordView {
-        version: MagicVersion::V1,
-        body_crc: 0,
-        queue_id: 0,
-        flag: 0,
-        queue_offset: 0,
-        commit_log_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 0,
-        born_host: host,
-        store_timestamp: 0,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic: "BenchTopic",
-        properties: "TAGS\u{1}bench\u{2}",
-    };
+    let view = RecordView::to_append("BenchTopic", 0, body, "TAGS\u{1}bench\u{2}", host);
     let mut out = Vec::new();
     view.encode(&mut out).expect("encode");
     out

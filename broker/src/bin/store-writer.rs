@@ -94,24 +94,8 @@ fn record(run: u64, writer: usize, n: u64, body_size: usize) -> Vec<u8> {
         .cycle()
         .take(body_size)
         .collect();
-    let view = wire::message::RecordView {
-        version: wire::message::MagicVersion::V1,
-        body_crc: 0,
-        queue_id: (writer % 4) as i32,
-        flag: 0,
-        queue_offset: 0,
-        commit_log_offset: 0,
-        sys_flag: 0,
-        born_timestamp: 0,
-        born_host: host,
-        store_timestamp: 0,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body: &body,
-        topic: "crash",
-        properties: "",
-    };
+    let queue_id = (writer % 4) as i32;
+    let view = wire::message::RecordView::to_append("crash", queue_id, &body, "", host);
     let mut out = Vec::new();
     if let Err(error) = view.encode(&mut out) {
         eprintln!("store-writer: cannot encode: {error}");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use wire::message::{self, MagicVersion, RecordKind, RecordView};
+use wire::message::{self, RecordKind, RecordView};
 
 use super::mem_file::MemStorage;
 use super::*;
@@ -42,22 +42,8 @@ pub(crate) fn record(topic: &str, queue_id: i32, body: &[u8], tags: Option<&str>
 fn record_with(topic: &str, queue_id: i32, body: &[u8], properties: &str) -> Vec<u8> {
     let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
     let view = RecordView {
-        version: MagicVersion::V1,
-        body_crc: 0,
-        queue_id,
-        flag: 0,
-        queue_offset: 0,
-        commit_log_offset: 0,
-        sys_flag: 0,
         born_timestamp: 1,
-        born_host: host,
-        store_timestamp: 0,
-        store_host: host,
-        reconsume_times: 0,
-        prepared_transaction_offset: 0,
-        body,
-        topic,
-        properties,
+        ..RecordView::to_append(topic, queue_id, body, properties, host)
     };
     let mut out = Vec::new();
     view.encode(&mut out).unwrap();

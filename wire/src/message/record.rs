@@ -64,6 +64,36 @@ pub struct MessageRecord {
 }
 
 impl<'a> RecordView<'a> {
+    /// A V1 (IPv4-style) record about to be appended: the store fills in the offsets, CRC and
+    /// store time; flags, reconsume count and born time are zero (callers set what they need
+    /// with struct update syntax).
+    pub fn to_append(
+        topic: &'a str,
+        queue_id: i32,
+        body: &'a [u8],
+        properties: &'a str,
+        host: SocketAddr,
+    ) -> RecordView<'a> {
+        RecordView {
+            version: MagicVersion::V1,
+            body_crc: 0,
+            queue_id,
+            flag: 0,
+            queue_offset: 0,
+            commit_log_offset: 0,
+            sys_flag: 0,
+            born_timestamp: 0,
+            born_host: host,
+            store_timestamp: 0,
+            store_host: host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body,
+            topic,
+            properties,
+        }
+    }
+
     pub fn encoded_size(&self) -> usize {
         encoded_size(
             self.version,
