@@ -90,7 +90,7 @@ pub struct Broker {
     pub(crate) locks: crate::processor::lock::QueueLocks,
     pub(crate) relays: crate::processor::relay::Relays,
     pub(crate) pull_workers: Option<crate::processor::pull_workers::PullWorkers>,
-    persister: Persister,
+    pub(crate) persister: Persister,
     last_persist: Instant,
     last_sweep: Instant,
     stop: Option<&'static AtomicBool>,

@@ -289,9 +289,13 @@ impl Broker {
                     self.topics_changed = true;
                     // Durable before the first message is acked: a crash right after the ack
                     // must not leave stored messages under an unknown topic. Rare (once per
-                    // topic), so the loop thread can afford the fsync.
-                    if let Err(error) = self.topics.persist() {
-                        log::error!("cannot persist the new topic {topic}: {error}");
+                    // topic), so the loop can wait; through the persister, the file's only
+                    // writer, so an older snapshot queued there cannot land after this one.
+                    if let Some(bytes) = self.topics.take_snapshot() {
+                        let path = self.topics.state_path().to_path_buf();
+                        if let Err(error) = self.persister.write_now(path, bytes) {
+                            log::error!("cannot persist the new topic {topic}: {error}");
+                        }
                     }
                 }
                 Ok(config)
