@@ -113,6 +113,9 @@ impl Registration {
             body_crc32: wire::crc32_masked(&body) as i32,
         };
         for namesrv in self.namesrvs.clone() {
+            // A namesrv that never answered the last round (its connection dropped) will not:
+            // forget those requests rather than keep one a round forever.
+            self.pending.retain(|_, pending| *pending != namesrv);
             let mut request = RemotingCommand::request(RequestCode::REGISTER_BROKER, self.opaque());
             header.write_to(&mut request.ext_fields);
             request.body = body.clone();

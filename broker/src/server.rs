@@ -86,6 +86,8 @@ pub struct Broker {
     pub(crate) topics_changed: bool,
     /// Bumped by every UPDATE_BROKER_CONFIG; GET_BROKER_CONFIG's `version`.
     pub(crate) config_version: wire::body::DataVersion,
+    /// What UPDATE_BROKER_CONFIG changed, this run and before (its file's content).
+    pub(crate) config_updates: std::collections::BTreeMap<String, String>,
     pub(crate) stats: crate::processor::admin::BrokerStats,
     pub(crate) locks: crate::processor::lock::QueueLocks,
     pub(crate) relays: crate::processor::relay::Relays,
@@ -233,6 +235,7 @@ impl Broker {
             ha_server_addr: SocketAddr::new(config.broker_ip2, ha_port).to_string(),
         };
         let period = config.register_name_server_period;
+        let config_updates = crate::processor::broker_config::load_updates(&config.updates_path());
         Ok(Broker {
             registration: Registration::new(identity, namesrvs, period),
             persister: Persister::spawn()?,
@@ -251,6 +254,7 @@ impl Broker {
             ha_slave: None,
             slave_sync: SlaveSync::default(),
             topics_changed: false,
+            config_updates,
             config_version: wire::body::DataVersion {
                 counter: 0,
                 timestamp: crate::topic_config::now_ms(),
@@ -467,7 +471,7 @@ impl Handler for Broker {
             } else if self.slave_sync.is_master_connection(id) {
                 self.on_master_table(&command);
             } else {
-                self.on_relayed_response(ctx, &command);
+                self.on_relayed_response(ctx, id, &command);
             }
             return;
         }
@@ -475,6 +479,7 @@ impl Handler for Broker {
     }
 
     fn on_close(&mut self, ctx: &mut Context<'_>, id: ConnectionId, _reason: &CloseReason) {
+        self.on_relay_connection_closed(ctx, id);
         self.long_polls.on_connection_closed(id);
         self.held.update(&self.long_polls);
         for group in self.consumers.on_connection_closed(id) {

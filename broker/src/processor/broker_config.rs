@@ -89,7 +89,7 @@ impl Broker {
             candidate.apply(key, value).map_err(config_error)?;
         }
         candidate.validate().map_err(config_error)?;
-        self.persist_config_updates(&pairs)?;
+        self.persist_config_updates(&pairs);
         let (mut live, mut later) = (Vec::new(), Vec::new());
         for (key, value) in &pairs {
             if LIVE_KEYS.contains(&key.as_str()) {
@@ -116,26 +116,25 @@ impl Broker {
         Ok(response)
     }
 
-    /// Merges `pairs` into the updates file and hands it to the persister.
-    fn persist_config_updates(
-        &mut self,
-        pairs: &[(String, String)],
-    ) -> Result<(), (ResponseCode, String)> {
+    /// Merges `pairs` into the updates kept so far and hands the file to the persister.
+    fn persist_config_updates(&mut self, pairs: &[(String, String)]) {
+        self.config_updates.extend(pairs.iter().cloned());
+        let all: Vec<(String, String)> = self
+            .config_updates
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let path = self.config.updates_path();
-        let mut kept: BTreeMap<String, String> = match std::fs::read_to_string(&path) {
-            Ok(text) => properties_text::parse(&text).into_iter().collect(),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(error) => {
-                return Err((
-                    ResponseCode::SYSTEM_ERROR,
-                    format!("cannot read {}: {error}", path.display()),
-                ))
-            }
-        };
-        kept.extend(pairs.iter().cloned());
-        let all: Vec<(String, String)> = kept.into_iter().collect();
         self.submit_state_file(path, properties_text::encode(&all).into_bytes());
-        Ok(())
+    }
+}
+
+/// The updates a previous run kept (empty when there is no file or it cannot be read: the
+/// broker started with them already applied by `main`, which refuses an unreadable file).
+pub fn load_updates(path: &std::path::Path) -> BTreeMap<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => properties_text::parse(&text).into_iter().collect(),
+        Err(_) => BTreeMap::new(),
     }
 }
 

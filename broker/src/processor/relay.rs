@@ -18,6 +18,7 @@ const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Pending {
     admin: ConnectionId,
+    consumer: ConnectionId,
     request: RemotingCommand,
     deadline: Instant,
 }
@@ -82,6 +83,7 @@ impl Broker {
             relayed.opaque,
             Pending {
                 admin,
+                consumer: connection,
                 request,
                 deadline,
             },
@@ -93,9 +95,19 @@ impl Broker {
     pub(crate) fn on_relayed_response(
         &mut self,
         ctx: &mut Context<'_>,
+        from: ConnectionId,
         response: &RemotingCommand,
     ) -> bool {
-        let Some(pending) = self.relays.pending.remove(&response.opaque) else {
+        // Only the consumer asked may answer: an opaque alone could come from any client.
+        let ours = self
+            .relays
+            .pending
+            .get(&response.opaque)
+            .is_some_and(|p| p.consumer == from);
+        let Some(pending) = ours
+            .then(|| self.relays.pending.remove(&response.opaque))
+            .flatten()
+        else {
             return false;
         };
         let mut answer = RemotingCommand::response_to(&pending.request, ResponseCode::SUCCESS);
@@ -105,6 +117,26 @@ impl Broker {
         answer.body = response.body.clone();
         ctx.send(pending.admin, &answer);
         true
+    }
+
+    /// A connection closed: relays to that consumer fail at once, relays for that admin go.
+    pub(crate) fn on_relay_connection_closed(&mut self, ctx: &mut Context<'_>, id: ConnectionId) {
+        let gone: Vec<i32> = self
+            .relays
+            .pending
+            .iter()
+            .filter(|(_, p)| p.consumer == id || p.admin == id)
+            .map(|(opaque, _)| *opaque)
+            .collect();
+        for opaque in gone {
+            if let Some(pending) = self.relays.pending.remove(&opaque) {
+                if pending.admin != id {
+                    let remark = "the consumer's connection closed".to_string();
+                    let answer = refusal(&pending.request, ResponseCode::SYSTEM_ERROR, remark);
+                    ctx.send(pending.admin, &answer);
+                }
+            }
+        }
     }
 
     /// Answers CONSUME_MSG_TIMEOUT for relays whose consumer stayed silent.

@@ -383,11 +383,11 @@ impl<H: Handler> EventLoop<H> {
         let mut next_tick = Instant::now() + self.core.config.tick_interval;
         while !self.core.stopped(Instant::now()) {
             let now = Instant::now();
-            let timeout = if self.has_pending_input() {
-                Duration::ZERO
-            } else if self.core.stopping {
+            let timeout = if self.core.stopping {
                 // Draining: look again soon whether the sockets took the rest.
                 Duration::from_millis(5)
+            } else if self.has_pending_input() {
+                Duration::ZERO
             } else {
                 next_tick.saturating_duration_since(now)
             };
@@ -400,8 +400,10 @@ impl<H: Handler> EventLoop<H> {
             for event in events.iter() {
                 self.on_event(handler, event);
             }
-            self.on_resumed_reads(handler);
-            self.on_pending_input(handler);
+            if !self.core.stopping {
+                self.on_resumed_reads(handler);
+                self.on_pending_input(handler);
+            }
             self.on_remote(handler);
             let now = Instant::now();
             // A stopping loop only writes out what is queued: no more ticks.
@@ -435,7 +437,10 @@ impl<H: Handler> EventLoop<H> {
             return;
         }
         if token.0 > LISTENER_TOKEN_BASE - LISTENERS_MAX {
-            self.on_acceptable(handler, LISTENER_TOKEN_BASE - token.0);
+            // A stopping loop takes no new connections.
+            if !self.core.stopping {
+                self.on_acceptable(handler, LISTENER_TOKEN_BASE - token.0);
+            }
             return;
         }
         let Some(connection) = self.core.connections.get_mut(token.0) else {
@@ -467,7 +472,9 @@ impl<H: Handler> EventLoop<H> {
                 }
             }
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
+        // A stopping loop only writes out what is queued: no new requests are read.
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        if readable && !self.core.stopping {
             self.on_readable(handler, id);
         }
         if event.is_writable() {
