@@ -457,11 +457,18 @@ impl CommitLog {
             if offset >= end {
                 return Ok(0);
             }
-            if offset < state.chunks.front_offset() {
+            let front = state.chunks.front_offset();
+            if offset < front {
                 drop(state);
-                let bytes = self.read_cold(offset, end)?;
-                out.extend_from_slice(&bytes);
-                return Ok(bytes.len());
+                // Only what lies below the memory window is on disk for sure (the window is
+                // trimmed to the flushed offset at most); the rest comes from memory.
+                let cold_end = end.min(front);
+                let cold = self.read_cold_into(offset, cold_end, out)?;
+                if cold_end < end && cold == (cold_end - offset) as usize {
+                    let warm = self.read_into(cold_end, (end - cold_end) as usize, out)?;
+                    return Ok(cold + warm);
+                }
+                return Ok(cold);
             }
             state.chunks.pieces(offset, end, out)
         };
@@ -480,10 +487,16 @@ impl CommitLog {
         Ok(out.len() - start)
     }
 
-    fn read_cold(&self, offset: u64, end: u64) -> Result<Vec<u8>, StoreError> {
+    /// Appends `[offset, end)` read from the segment file to `out`; the bytes it added.
+    fn read_cold_into(
+        &self,
+        offset: u64,
+        end: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, StoreError> {
         let base = self.segment_base(offset);
         let Some(file) = self.segment(base) else {
-            return Ok(Vec::new());
+            return Ok(0);
         };
         let start = align_down(offset - base);
         let stop = align_up(end - base);
@@ -491,7 +504,9 @@ impl CommitLog {
         let length = (stop - start) as usize;
         file.read_at(&mut buffer.as_mut_slice()[..length], start)?;
         let skip = (offset - base - start) as usize;
-        Ok(buffer.as_slice()[skip..skip + (end - offset) as usize].to_vec())
+        let size = (end - offset) as usize;
+        out.extend_from_slice(&buffer.as_slice()[skip..skip + size]);
+        Ok(size)
     }
 
     /// The dirty range from block-aligned `from` to the block holding the written offset:

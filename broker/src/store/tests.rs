@@ -634,3 +634,36 @@ fn messages_are_found_by_key_and_unique_key_also_after_a_crash() {
     assert!(!store.recovery_report().clean);
     check(&store);
 }
+
+#[test]
+fn a_read_from_below_the_memory_window_takes_the_unflushed_rest_from_memory() {
+    let dir = TempDir::new("cold-warm");
+    let storage = Arc::new(MemStorage::new(true));
+    let store = mem_store(
+        &dir.0,
+        &storage,
+        FlushMode::asynchronous(Duration::from_secs(2)),
+    );
+    // Enough that the last segment holds more than the 32 KiB memory window.
+    fill(&store, 240, 400, 1);
+    let log = store.commit_log();
+    wait_until("all flushed", || {
+        log.flushed_offset() == log.written_offset()
+    });
+    // Written but not flushed (the next flush is seconds away): only in memory.
+    let mut bytes = record("T", 0, &body(240, 400), Some("a"));
+    let last = store.append(&mut bytes).unwrap().records[0];
+    assert!(log.flushed_offset() < log.written_offset());
+    // From the start of the segment, below the memory window, across the flushed offset.
+    let base = log.segment_base(last.commit_log_offset);
+    assert!(
+        base < log.memory_start(),
+        "the read must start below the window"
+    );
+    let read = log
+        .read(base, (log.written_offset() - base) as usize)
+        .unwrap();
+    let at = (last.commit_log_offset - base) as usize;
+    let (view, _) = RecordView::decode(&read[at..at + last.size as usize], true).unwrap();
+    assert_eq!(view.body, &body(240, 400)[..]);
+}
