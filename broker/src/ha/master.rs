@@ -146,9 +146,14 @@ fn serve(mut stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     };
     log::info!("HA slave connected, reports {reported}; sending from {transfer_offset}");
     let alive = Arc::new(AtomicBool::new(true));
-    spawn_report_reader(stream.try_clone()?, shared.clone(), alive.clone(), reported)?;
+    // Where this slave's log ends as far as we know: what it held when it connected, then
+    // what we sent. A report past it is not believed (a confused or hostile peer must not
+    // release SYNC_MASTER answers for bytes it never received).
+    let sent = Arc::new(AtomicU64::new(reported));
+    let reader = (alive.clone(), sent.clone());
+    spawn_report_reader(stream.try_clone()?, shared.clone(), reader, reported)?;
     shared.slaves.fetch_add(1, Ordering::AcqRel);
-    let result = transfer(&mut stream, shared, &alive, &mut transfer_offset);
+    let result = transfer(&mut stream, shared, (&alive, &sent), &mut transfer_offset);
     shared.slaves.fetch_sub(1, Ordering::AcqRel);
     alive.store(false, Ordering::Release);
     let _ = stream.shutdown(Shutdown::Both);
@@ -159,7 +164,7 @@ fn serve(mut stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
 fn transfer(
     stream: &mut TcpStream,
     shared: &Shared,
-    alive: &AtomicBool,
+    (alive, sent): (&AtomicBool, &AtomicU64),
     transfer_offset: &mut u64,
 ) -> io::Result<()> {
     let log = shared.store.commit_log();
@@ -186,6 +191,9 @@ fn transfer(
                 .wait_for_data(*transfer_offset, Duration::from_millis(500));
             continue;
         }
+        // Raised before the write: the slave's report of these bytes can arrive before the
+        // write call returns here.
+        sent.fetch_max(*transfer_offset + bytes.len() as u64, Ordering::AcqRel);
         stream.write_all(&encode_frame_header(*transfer_offset, bytes.len()))?;
         stream.write_all(&bytes)?;
         *transfer_offset += bytes.len() as u64;
@@ -197,7 +205,7 @@ fn transfer(
 fn spawn_report_reader(
     mut stream: TcpStream,
     shared: Arc<Shared>,
-    alive: Arc<AtomicBool>,
+    (alive, sent): (Arc<AtomicBool>, Arc<AtomicU64>),
     first: u64,
 ) -> io::Result<()> {
     std::thread::Builder::new()
@@ -208,6 +216,7 @@ fn spawn_report_reader(
             while alive.load(Ordering::Acquire) {
                 match read_report(&mut stream) {
                     Ok(offset) => {
+                        let offset = offset.min(sent.load(Ordering::Acquire));
                         if offset > acked {
                             acked = offset;
                             note_ack(&shared, acked);

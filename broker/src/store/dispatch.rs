@@ -74,6 +74,9 @@ pub struct Dispatcher {
     queues: Arc<ConsumeQueues>,
     dispatched_offset: AtomicU64,
     last_store_timestamp: AtomicU64,
+    /// The log's written offset when the last pass looked: a replica can hold the start of
+    /// a record only, and the next pass is worth it once the log grows past this.
+    seen_written: AtomicU64,
     listener: Option<ArrivalListener>,
     index: Option<Arc<MessageIndex>>,
 }
@@ -91,6 +94,7 @@ impl Dispatcher {
             queues,
             dispatched_offset: AtomicU64::new(from),
             last_store_timestamp: AtomicU64::new(0),
+            seen_written: AtomicU64::new(from),
             listener,
             index,
         }
@@ -112,6 +116,7 @@ impl Dispatcher {
         loop {
             let from = self.dispatched_offset().max(self.log.min_offset());
             let written = self.log.written_offset();
+            self.seen_written.store(written, Ordering::Release);
             if from >= written {
                 self.dispatched_offset
                     .store(from.max(self.dispatched_offset()), Ordering::Release);
@@ -281,8 +286,13 @@ impl Dispatcher {
                 // and the first append wakes it at once.
                 std::thread::sleep(BATCH_PAUSE);
             } else {
-                self.log
-                    .wait_appended(self.dispatched_offset(), Duration::from_millis(100));
+                // Past what the last pass saw, not past the dispatched offset: a partial
+                // record at a replica's end would otherwise make this spin.
+                let seen = self.seen_written.load(Ordering::Acquire);
+                self.log.wait_appended(
+                    seen.max(self.dispatched_offset()),
+                    Duration::from_millis(100),
+                );
             }
         }
     }
