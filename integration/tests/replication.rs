@@ -268,3 +268,25 @@ fn a_slave_ahead_of_a_master_that_lost_its_disk_stops_and_says_so() {
     let kept = pull_all(cluster.slave_addr(), TOPIC, 0);
     assert_eq!(kept.len(), 20, "the slave keeps what it had");
 }
+
+#[test]
+fn a_report_past_what_was_sent_never_acks_a_send() {
+    // A free port for the master's HA listener, so a fake slave can reach it.
+    let ha_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let cluster = Cluster::start(&format!(
+        "brokerRole=SYNC_MASTER\nslaveTimeout=1000\nhaListenPort={ha_port}"
+    ));
+    let mut fake = std::net::TcpStream::connect(("127.0.0.1", ha_port)).unwrap();
+    // An empty slave, then a claim to hold everything there will ever be.
+    use std::io::Write;
+    fake.write_all(&0u64.to_be_bytes()).unwrap();
+    fake.write_all(&(i64::MAX as u64).to_be_bytes()).unwrap();
+    let mut client = cluster.client();
+    let answer = send(&mut client, TOPIC, 0, "never-replicated", "x").response_code();
+    // The fake reads nothing, so what it claims beyond what was sent to it counts for nothing.
+    assert_ne!(answer, ResponseCode::SUCCESS);
+    drop(fake);
+}
