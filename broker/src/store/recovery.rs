@@ -303,8 +303,10 @@ fn cut_after(
     for (later, file) in segments.range(base + 1..) {
         let mut block = AlignedBuffer::zeroed(BLOCK_SIZE);
         file.read_at(block.as_mut_slice(), 0)?;
-        if reason.is_none() && block.as_slice().iter().all(|b| *b == 0) {
-            // A preallocated segment never written to: keep it.
+        let untouched = block.as_slice().iter().all(|b| *b == 0);
+        if reason.is_none() && untouched && segments_removed.is_empty() {
+            // A preallocated segment never written to: keep it (but never one after a removed
+            // segment, which would leave a gap in the segment files).
             continue;
         }
         bytes_cut += segment_size;
@@ -322,8 +324,8 @@ fn cut_after(
     }))
 }
 
-/// Zeros the segment from `position` up to the first all-zero block after it (at most
-/// [`CUT_SCAN_MAX`] bytes); returns how many bytes held data.
+/// Zeros whatever data the segment holds from `position` on (scanning at most
+/// [`CUT_SCAN_MAX`] bytes); returns how many bytes, up to the last that held data.
 fn zero_tail(file: &dyn BlockFile, position: u64, segment_size: u64) -> Result<u64, StoreError> {
     let mut block = AlignedBuffer::zeroed(BLOCK_SIZE);
     let mut at = align_down(position);
@@ -334,9 +336,8 @@ fn zero_tail(file: &dyn BlockFile, position: u64, segment_size: u64) -> Result<u
         let keep = position.saturating_sub(at).min(BLOCK_SIZE as u64) as usize;
         let tail = &block.as_slice()[keep..];
         let Some(last_nonzero) = tail.iter().rposition(|b| *b != 0) else {
-            if at >= position {
-                break;
-            }
+            // Keep looking past a zero block: after a power loss the blocks of an unsynced
+            // flush can reach the disk out of order, leaving stale data beyond a hole.
             at += BLOCK_SIZE as u64;
             continue;
         };

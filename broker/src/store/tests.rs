@@ -412,6 +412,32 @@ fn corrupt_and_recover(damage: impl FnOnce(&Path, u64)) -> (Vec<AppendedRecord>,
 }
 
 #[test]
+fn stale_data_beyond_a_zero_block_after_the_cut_is_zeroed_too() {
+    let (appended, store) = corrupt_and_recover(|path, position| {
+        // A torn record, then a hole, then a block of old bytes (an unsynced flush whose
+        // blocks reached the disk out of order).
+        let mut bytes = std::fs::read(path).unwrap();
+        let hole = (position as usize / 4096 + 2) * 4096;
+        bytes[position as usize..].fill(0);
+        bytes[position as usize] = 1;
+        bytes[hole + 4096..hole + 8192].fill(0xAB);
+        std::fs::write(path, bytes).unwrap();
+    });
+    let cut = store.recovery_report().cut.clone().expect("a cut");
+    assert_eq!(cut.offset, appended[95].commit_log_offset);
+    let root = store.config().root.clone();
+    let base = cut.offset - cut.offset % SEGMENT;
+    drop(store);
+    let bytes = std::fs::read(root.join("commitlog").join(format!("{base:020}"))).unwrap();
+    let from = (cut.offset - base) as usize;
+    assert!(
+        bytes[from..].iter().all(|b| *b == 0),
+        "stale bytes survived the cut"
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
 fn a_flipped_bit_cuts_from_the_damaged_record_and_keeps_all_before() {
     let (appended, store) = corrupt_and_recover(|path, position| {
         let mut bytes = std::fs::read(path).unwrap();
