@@ -166,6 +166,20 @@ impl ConsumeQueue {
         file.write_all_at(&unit.encode(), position)
     }
 
+    /// Blank units over `[from, to)`: one write per file, not one per unit (a queue born late
+    /// pads up to a whole file).
+    fn write_blanks(&mut self, mut from: u64, to: u64) -> io::Result<()> {
+        let blank = BLANK_UNIT.encode();
+        while from < to {
+            let end = to.min(from - from % self.units_per_file + self.units_per_file);
+            let run = blank.repeat((end - from) as usize);
+            let (file, position) = self.file_for(from)?;
+            file.write_all_at(&run, position)?;
+            from = end;
+        }
+        Ok(())
+    }
+
     fn read_unit(&self, queue_offset: u64) -> io::Result<ConsumeUnit> {
         let first = queue_offset - queue_offset % self.units_per_file;
         let Some(file) = self.files.get(&first) else {
@@ -184,7 +198,8 @@ impl ConsumeQueue {
             return Ok(());
         }
         if queue_offset > self.max_offset {
-            let pad_from = if self.max_offset == 0 && self.files.is_empty() {
+            let born_late = self.max_offset == 0 && self.files.is_empty();
+            let pad_from = if born_late {
                 queue_offset - queue_offset % self.units_per_file
             } else {
                 log::warn!(
@@ -194,10 +209,10 @@ impl ConsumeQueue {
                 );
                 self.max_offset
             };
-            for offset in pad_from..queue_offset {
-                self.write_unit(offset, &BLANK_UNIT)?;
-            }
-            if self.files.len() == 1 && self.min_offset <= pad_from {
+            self.write_blanks(pad_from, queue_offset)?;
+            // A queue that starts late starts at its first unit; a gap in the middle of a
+            // queue leaves the units before it readable.
+            if born_late {
                 self.min_offset = queue_offset;
             }
         }
@@ -506,6 +521,25 @@ mod tests {
         assert_eq!(queue.max_offset(), 13);
         let reloaded = ConsumeQueue::load(&dir, 8).unwrap();
         assert_eq!((reloaded.min_offset(), reloaded.max_offset()), (11, 13));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_gap_in_a_queue_is_padded_and_keeps_the_units_before_it() {
+        let dir = temp("gap");
+        let mut queue = ConsumeQueue::load(&dir, 8).unwrap();
+        for q in 0..3u64 {
+            queue.put(q, &unit(q as i64 * 100)).unwrap();
+        }
+        // A gap within the first file, then one across a file boundary.
+        queue.put(6, &unit(600)).unwrap();
+        assert_eq!((queue.min_offset(), queue.max_offset()), (0, 7));
+        queue.put(10, &unit(1000)).unwrap();
+        assert_eq!((queue.min_offset(), queue.max_offset()), (0, 11));
+        assert_eq!(queue.unit(1).unwrap(), Some(unit(100)));
+        assert_eq!(queue.unit(4).unwrap(), Some(BLANK_UNIT));
+        assert_eq!(queue.unit(9).unwrap(), Some(BLANK_UNIT));
+        assert_eq!(queue.unit(10).unwrap(), Some(unit(1000)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
