@@ -336,6 +336,7 @@ impl Broker {
             C::PULL_MESSAGE => self.on_pull(ctx, id, request, true),
             C::QUERY_MESSAGE => self.on_query(ctx, id, request),
             C::GET_CONSUMER_RUNNING_INFO => self.on_consumer_running_info(ctx, id, request),
+            C::CONSUMER_SEND_MSG_BACK => self.on_send_back_request(ctx, id, &request),
             _ => {
                 let response = self.on_management(ctx, id, &request);
                 self.reply(ctx, id, &request, &response);

@@ -290,3 +290,17 @@ fn a_report_past_what_was_sent_never_acks_a_send() {
     assert_ne!(answer, ResponseCode::SUCCESS);
     drop(fake);
 }
+
+#[test]
+fn a_slave_refuses_a_consumers_send_back() {
+    let mut cluster = Cluster::start("brokerRole=ASYNC_MASTER");
+    cluster.start_slave("");
+    let mut slave = cluster.slave_client();
+    // Its log is a byte copy of the master's: a retry copy must never be appended to it.
+    let request = wire::RemotingCommand::request(wire::RequestCode::CONSUMER_SEND_MSG_BACK, 0)
+        .with_ext("offset", "0")
+        .with_ext("group", "G")
+        .with_ext("delayLevel", "0");
+    let answer = slave.call(request).unwrap();
+    assert_eq!(answer.response_code(), ResponseCode::SERVICE_NOT_AVAILABLE);
+}

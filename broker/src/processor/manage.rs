@@ -54,7 +54,6 @@ impl Broker {
             C::GET_EARLIEST_MSG_STORETIME => self.on_earliest_store_time(request),
             C::UPDATE_AND_CREATE_TOPIC => self.on_create_topic(request),
             C::LOCK_BATCH_MQ => Ok(self.on_lock(request, true)),
-            C::CONSUMER_SEND_MSG_BACK => self.on_send_back(request),
             C::UNLOCK_BATCH_MQ => Ok(self.on_lock(request, false)),
             C::DELETE_TOPIC_IN_BROKER => self.on_delete_topic(request),
             C::INVOKE_BROKER_TO_RESET_OFFSET => self.on_reset_offset(ctx, request),

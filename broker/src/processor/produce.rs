@@ -94,21 +94,7 @@ impl Broker {
     ) -> Result<Option<RemotingCommand>, Refusal> {
         let header = read_send_request(request.request_code(), &request.ext_fields)
             .map_err(|e| refuse(ResponseCode::SYSTEM_ERROR, e.to_string()))?;
-        if self.config.broker_permission & PERM_WRITE == 0 {
-            return Err(refuse(
-                ResponseCode::NO_PERMISSION,
-                format!(
-                    "the broker[{}] sending message is forbidden",
-                    self.store_host
-                ),
-            ));
-        }
-        if self.config.broker_role == BrokerRole::Slave {
-            return Err(refuse(
-                ResponseCode::SERVICE_NOT_AVAILABLE,
-                "the broker is a slave and cannot accept writes",
-            ));
-        }
+        self.check_writable()?;
         if self.waiters.len() >= WAITERS_MAX {
             return Err(refuse(
                 ResponseCode::SYSTEM_BUSY,
@@ -147,10 +133,31 @@ impl Broker {
         Ok(self.answer_when_durable(id, request, response, result.end_offset, wait))
     }
 
+    /// Refuses a write on a broker without write permission or on a slave (its log must stay
+    /// a byte copy of its master's): sends and consumers' send-backs alike.
+    pub(crate) fn check_writable(&self) -> Result<(), Refusal> {
+        if self.config.broker_permission & PERM_WRITE == 0 {
+            return Err(refuse(
+                ResponseCode::NO_PERMISSION,
+                format!(
+                    "the broker[{}] sending message is forbidden",
+                    self.store_host
+                ),
+            ));
+        }
+        if self.config.broker_role == BrokerRole::Slave {
+            return Err(refuse(
+                ResponseCode::SERVICE_NOT_AVAILABLE,
+                "the broker is a slave and cannot accept writes",
+            ));
+        }
+        Ok(())
+    }
+
     /// The answer now, or parked (`None`) until the flush watermark (SYNC_FLUSH) and the
     /// slaves' acked offset (SYNC_MASTER) pass `end_offset`. A SYNC_MASTER without a slave in
     /// reach answers SLAVE_NOT_AVAILABLE (the message is stored) rather than wait.
-    fn answer_when_durable(
+    pub(crate) fn answer_when_durable(
         &mut self,
         id: ConnectionId,
         request: &RemotingCommand,

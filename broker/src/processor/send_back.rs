@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 
+use client::net::{ConnectionId, Context};
 use wire::headers::send::ConsumerSendMsgBackRequestHeader;
 use wire::headers::CommandHeader;
 use wire::message::RecordView;
@@ -18,14 +19,40 @@ use wire::{RemotingCommand, ResponseCode};
 
 use crate::server::Broker;
 
-type Answer = Result<RemotingCommand, (ResponseCode, String)>;
+type Answer = Result<(RemotingCommand, Option<u64>), (ResponseCode, String)>;
 
 fn system_error(reason: impl ToString) -> (ResponseCode, String) {
     (ResponseCode::SYSTEM_ERROR, reason.to_string())
 }
 
 impl Broker {
-    pub(crate) fn on_send_back(&mut self, request: &RemotingCommand) -> Answer {
+    /// Answers a send-back, or parks the answer until the retry copy is as durable as a send
+    /// would be (SYNC_FLUSH, SYNC_MASTER): the consumer moves past the original once told.
+    pub(crate) fn on_send_back_request(
+        &mut self,
+        ctx: &mut Context<'_>,
+        id: ConnectionId,
+        request: &RemotingCommand,
+    ) {
+        let answer = match self.on_send_back(request) {
+            Ok((response, None)) => Some(response),
+            Ok((response, Some(end_offset))) => {
+                self.answer_when_durable(id, request, response, end_offset, true)
+            }
+            Err((code, remark)) => {
+                let mut response = RemotingCommand::response_to(request, code);
+                response.remark = Some(remark);
+                Some(response)
+            }
+        };
+        if let Some(answer) = answer {
+            self.reply(ctx, id, request, &answer);
+        }
+    }
+
+    /// The answer, and the end of the stored copy when one was stored.
+    fn on_send_back(&mut self, request: &RemotingCommand) -> Answer {
+        self.check_writable().map_err(|r| (r.code, r.remark))?;
         let header = ConsumerSendMsgBackRequestHeader::read_from(&request.ext_fields)
             .map_err(system_error)?;
         let group = header.group.clone();
@@ -36,7 +63,10 @@ impl Broker {
             ));
         };
         if group_config.retry_queue_nums <= 0 {
-            return Ok(RemotingCommand::response_to(request, ResponseCode::SUCCESS));
+            return Ok((
+                RemotingCommand::response_to(request, ResponseCode::SUCCESS),
+                None,
+            ));
         }
         let original = self
             .store
@@ -51,7 +81,7 @@ impl Broker {
         let copy = RecordView {
             topic: &topic,
             queue_id,
-            reconsume_times: view.reconsume_times + 1,
+            reconsume_times: view.reconsume_times.saturating_add(1),
             properties: &text,
             store_host: self.store_host,
             prepared_transaction_offset: 0,
@@ -59,10 +89,14 @@ impl Broker {
         };
         let mut bytes = Vec::new();
         copy.encode(&mut bytes).map_err(system_error)?;
-        self.store.append(&mut bytes).map_err(system_error)?;
+        let appended = self.store.append(&mut bytes).map_err(|e| {
+            let refusal = super::produce::store_refusal(&e);
+            (refusal.code, refusal.remark)
+        })?;
         self.stats.put_messages += 1;
         self.stats.topic_puts.add(&topic, 1);
-        Ok(RemotingCommand::response_to(request, ResponseCode::SUCCESS))
+        let response = RemotingCommand::response_to(request, ResponseCode::SUCCESS);
+        Ok((response, Some(appended.end_offset)))
     }
 
     /// `%DLQ%<group>` queue 0 past the retry limit (or for a negative delay level), else a
@@ -110,7 +144,7 @@ fn retry_properties(view: &RecordView<'_>, header: &ConsumerSendMsgBackRequestHe
     let level = if header.delay_level > 0 {
         header.delay_level
     } else {
-        3 + view.reconsume_times
+        view.reconsume_times.saturating_add(3)
     };
     props.insert(properties::DELAY, level.to_string());
     props.insert(properties::WAIT, "false");
