@@ -57,12 +57,6 @@ pub fn commands() -> Vec<Command> {
                 );
                 o.optopt("s", "size", "message body size (default 128)", "BYTES");
                 o.optopt("c", "cluster", "cluster name (default: all)", "NAME");
-                o.optopt(
-                    "i",
-                    "interval",
-                    "repeat every N seconds until stopped",
-                    "SECONDS",
-                );
             },
             run: cluster_rt,
         },
@@ -344,7 +338,6 @@ fn update_broker_config(session: &mut Session, matches: &Matches) -> Outcome {
 fn cluster_rt(session: &mut Session, matches: &Matches) -> Outcome {
     let amount = parsed::<u32>(matches, "a")?.unwrap_or(100).max(2);
     let size = parsed::<usize>(matches, "s")?.unwrap_or(128);
-    let interval = parsed::<u64>(matches, "i")?;
     let namesrv = session.namesrv(matches)?;
     let admin = session.admin(matches)?;
     let info = admin.cluster_info()?;
@@ -364,41 +357,26 @@ fn cluster_rt(session: &mut Session, matches: &Matches) -> Outcome {
         "{:<24}  {:<24}  {:<4}  {:<8}  {:<8}\n",
         "#Cluster Name", "#Broker Name", "#RT", "#successCount", "#failCount"
     );
+    // One round (Apache's repeats forever, which a console session over TCP cannot stop):
+    // run it again for another.
     let mut rows = Vec::new();
-    if interval.is_some() {
-        // Repeating until stopped: rows go out as they are measured.
-        print!("{text}");
-        text.clear();
-    }
-    loop {
-        for cluster in &clusters {
-            for name in info.cluster_addr_table.get(cluster).into_iter().flatten() {
-                // Each broker serves a topic named after itself (brokerTopicEnable).
-                let message = Message::new(name, body.clone());
-                let (rt, ok, failed) = measure(&producer, &message, amount);
-                let row = format!(
-                    "{:<24}  {:<24}  {:<8}  {:<16}  {:<16}\n",
-                    front(cluster, 24),
-                    front(name, 24),
-                    format!("{rt:.2}"),
-                    ok,
-                    failed
-                );
-                if interval.is_some() {
-                    print!("{row}");
-                } else {
-                    text.push_str(&row);
-                }
-                rows.push(
-                    json!({"cluster": cluster, "brokerName": name, "rtMillis": rt,
-                    "successCount": ok, "failCount": failed}),
-                );
-            }
-        }
-        let stopped = || client::process::STOP_REQUESTED.load(std::sync::atomic::Ordering::SeqCst);
-        match interval {
-            Some(seconds) if !stopped() => std::thread::sleep(Duration::from_secs(seconds.max(1))),
-            _ => break,
+    for cluster in &clusters {
+        for name in info.cluster_addr_table.get(cluster).into_iter().flatten() {
+            // Each broker serves a topic named after itself (brokerTopicEnable).
+            let message = Message::new(name, body.clone());
+            let (rt, ok, failed) = measure(&producer, &message, amount);
+            text.push_str(&format!(
+                "{:<24}  {:<24}  {:<8}  {:<16}  {:<16}\n",
+                front(cluster, 24),
+                front(name, 24),
+                format!("{rt:.2}"),
+                ok,
+                failed
+            ));
+            rows.push(
+                json!({"cluster": cluster, "brokerName": name, "rtMillis": rt,
+                "successCount": ok, "failCount": failed}),
+            );
         }
     }
     producer.shutdown();

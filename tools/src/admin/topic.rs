@@ -88,7 +88,7 @@ fn topic_list(session: &mut Session, matches: &Matches) -> Outcome {
     }
     let info = admin.cluster_info()?;
     let mut text = format!(
-        "{:<20}  {:<48}  {:<48}\n",
+        "{:<20}  {:<64}  {:<64}\n",
         "#Cluster Name", "#Topic", "#Consumer Group"
     );
     let mut rows = Vec::new();
