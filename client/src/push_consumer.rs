@@ -217,9 +217,7 @@ impl PushConsumer {
             let _ = thread.join();
         }
         let owned: Vec<MessageQueue> = self.inner.owned().keys().cloned().collect();
-        for queue in owned {
-            self.inner.give_up(&queue);
-        }
+        self.inner.give_up(&owned);
         self.inner.unregister();
         self.inner.pull.shutdown();
     }
@@ -351,9 +349,12 @@ impl Inner {
     fn rebalance(self: &Arc<Self>) -> Result<(), ClientError> {
         let mine = self.assignment()?;
         let current: Vec<MessageQueue> = self.owned().keys().cloned().collect();
-        for queue in current.iter().filter(|q| !mine.contains(q)) {
-            self.give_up(queue);
-        }
+        let leaving: Vec<MessageQueue> = current
+            .iter()
+            .filter(|q| !mine.contains(q))
+            .cloned()
+            .collect();
+        self.give_up(&leaving);
         for queue in mine.iter().filter(|q| !current.contains(q)) {
             self.take(queue.clone())?;
         }
@@ -448,17 +449,22 @@ impl Inner {
     /// committed, and a new puller starts from it.
     fn apply_resets(self: &Arc<Self>) {
         let resets = std::mem::take(&mut *self.resets.lock().unwrap_or_else(|p| p.into_inner()));
-        for (queue, offset) in resets {
-            let owned = self.owned().remove(&queue);
-            let Some(mut owned) = owned else {
-                continue;
-            };
-            owned.stop.store(true, Ordering::Release);
-            if let Some(thread) = owned.thread.take() {
-                let _ = thread.join();
+        if resets.is_empty() {
+            return;
+        }
+        let queues: Vec<MessageQueue> = resets.iter().map(|(q, _)| q.clone()).collect();
+        let stopped = {
+            let _commits = self.commits();
+            let stopped = self.stop_pullers(&queues);
+            for (queue, offset) in &resets {
+                if stopped.iter().any(|(q, _)| q == queue) {
+                    self.commit(queue, *offset);
+                    log::info!("{}: {queue:?} reset to offset {offset}", self.config.group);
+                }
             }
-            self.commit(&queue, offset);
-            log::info!("{}: {queue:?} reset to offset {offset}", self.config.group);
+            stopped
+        };
+        for (queue, _) in stopped {
             if let Err(error) = self.take(queue.clone()) {
                 log::warn!(
                     "{}: {queue:?} not resumed after reset: {error}",
@@ -468,19 +474,46 @@ impl Inner {
         }
     }
 
-    /// Stops pulling `queue` and commits where it got to.
-    fn give_up(&self, queue: &MessageQueue) {
-        let owned = self.owned().remove(queue);
-        if let Some(mut owned) = owned {
-            owned.stop.store(true, Ordering::Release);
-            if let Some(thread) = owned.thread.take() {
-                let _ = thread.join();
-            }
-            self.commit(queue, owned.offset.load(Ordering::Acquire));
+    /// Stops pulling `queues` and commits where each got to.
+    fn give_up(&self, queues: &[MessageQueue]) {
+        // Held across stop and commit: a periodic commit of these queues from before cannot
+        // land after ours.
+        let _commits = self.commits();
+        for (queue, offset) in self.stop_pullers(queues) {
+            self.commit(&queue, offset);
             if self.config.orderly {
-                let _ = self.lock_queues(std::slice::from_ref(queue), false);
+                let _ = self.lock_queues(std::slice::from_ref(&queue), false);
             }
         }
+    }
+
+    /// Stops the pullers of `queues` (every one told first, then each waited for: one long
+    /// poll of delay, not one per queue) and hands back where each got to.
+    fn stop_pullers(&self, queues: &[MessageQueue]) -> Vec<(MessageQueue, i64)> {
+        let mut stopped = Vec::new();
+        {
+            let mut owned = self.owned();
+            for queue in queues {
+                if let Some(state) = owned.remove(queue) {
+                    state.stop.store(true, Ordering::Release);
+                    stopped.push((queue.clone(), state));
+                }
+            }
+        }
+        stopped
+            .into_iter()
+            .map(|(queue, mut state)| {
+                if let Some(thread) = state.thread.take() {
+                    let _ = thread.join();
+                }
+                (queue, state.offset.load(Ordering::Acquire))
+            })
+            .collect()
+    }
+
+    /// The commit lock (it also holds when the last periodic commit ran).
+    fn commits(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.last_commit.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// LOCK_BATCH_MQ (or UNLOCK) for `queues` on their broker; returns the queues held.
@@ -534,7 +567,7 @@ impl Inner {
         for queue in owned {
             match self.lock_queues(std::slice::from_ref(&queue), true) {
                 Ok(held) if held.contains(&queue) => {}
-                Ok(_) => self.give_up(&queue),
+                Ok(_) => self.give_up(std::slice::from_ref(&queue)),
                 Err(error) => log::warn!("lock refresh of {queue:?}: {error}"),
             }
         }
@@ -645,12 +678,12 @@ impl Inner {
     }
 
     fn commit_all_every(&self, interval: Duration) {
-        let mut last = self.last_commit.lock().unwrap_or_else(|p| p.into_inner());
+        // Held until the commits are done: a reset or a give-up waits for them.
+        let mut last = self.commits();
         if last.is_some_and(|at| at.elapsed() < interval) {
             return;
         }
         *last = Some(Instant::now());
-        drop(last);
         let offsets: Vec<(MessageQueue, i64)> = self
             .owned()
             .iter()
