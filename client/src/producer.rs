@@ -177,7 +177,8 @@ impl Producer {
         let client = RemotingClient::start(None)?;
         static INSTANCES: AtomicUsize = AtomicUsize::new(0);
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
-        let client_id = format!("127.0.0.1@{}#producer-{instance}", std::process::id());
+        let client_ip = namesrvs.local_ip();
+        let client_id = format!("{client_ip}@{}#producer-{instance}", std::process::id());
         let (callbacks, jobs) = crossbeam::channel::unbounded();
         spawn_callback_thread(jobs)?;
         Ok(Producer {
@@ -189,7 +190,7 @@ impl Producer {
                 next_queue: AtomicUsize::new(0),
                 avoid: Mutex::new(HashMap::new()),
                 counter: AtomicU16::new(0),
-                client_ip: IpAddr::from([127, 0, 0, 1]),
+                client_ip,
                 client_id,
                 callbacks,
                 beats: Mutex::new(HashMap::new()),

@@ -169,7 +169,12 @@ impl PushConsumer {
         let on_request = requests::handler(&config.group, wake.clone(), resets.clone(), &this);
         let client = RemotingClient::start(Some(on_request))?;
         let pull = PullConsumer::with_client(&config.group, &config.namesrv_addr, client)?;
-        let client_id = format!("127.0.0.1@{}#{}", std::process::id(), config.instance_name);
+        let client_ip = crate::route::NameServers::parse(&config.namesrv_addr)?.local_ip();
+        let client_id = format!(
+            "{client_ip}@{}#{}",
+            std::process::id(),
+            config.instance_name
+        );
         let inner = Arc::new(Inner {
             config,
             client_id,

@@ -41,11 +41,34 @@ impl NameServers {
         if addrs.is_empty() {
             return Err(ClientError::Invalid("no namesrv address".into()));
         }
-        let seed = std::process::id() as usize ^ Instant::now().elapsed().subsec_nanos() as usize;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let seed = std::process::id() as usize ^ now as usize;
         Ok(NameServers {
             start: AtomicUsize::new(seed % addrs.len()),
             addrs,
         })
+    }
+
+    /// This host's address on the way to the first namesrv (the interface the kernel would
+    /// route through; no packet is sent), for client ids and message ids that differ between
+    /// hosts. Loopback when it cannot tell.
+    pub fn local_ip(&self) -> std::net::IpAddr {
+        let target = self.addrs[0];
+        let bind: SocketAddr = if target.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        std::net::UdpSocket::bind(bind)
+            .and_then(|socket| {
+                socket.connect(target)?;
+                socket.local_addr()
+            })
+            .map(|local| local.ip())
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
     }
 
     /// Asks the namesrvs in turn, from the last one that answered, until one does.
