@@ -252,7 +252,8 @@ impl Producer {
 
     /// Sends and waits; retries on another broker after a retryable failure.
     pub fn send(&self, message: &Message) -> Result<SendResult, ClientError> {
-        self.send_batch_with(std::slice::from_ref(message))
+        let one = std::slice::from_ref(message);
+        self.send_batch_with(one, &self.unique_keys(one))
     }
 
     /// Sends to the queue `selector` picks from the topic's writable queues (ordered sends:
@@ -270,7 +271,8 @@ impl Producer {
             });
         }
         let queue = queues[selector(&queues) % queues.len()].clone();
-        let (request, msg_id) = self.request(std::slice::from_ref(message), &queue)?;
+        let one = std::slice::from_ref(message);
+        let (request, msg_id) = self.request(one, &self.unique_keys(one), &queue)?;
         self.send_once(&route, &queue, request, msg_id)
             .inspect_err(|error| {
                 if retryable(error) {
@@ -287,9 +289,10 @@ impl Producer {
         message: Message,
         callback: impl FnOnce(Result<SendResult, ClientError>) + Send + 'static,
     ) {
+        let keys = self.unique_keys(std::slice::from_ref(&message));
         let prepared = self.route(&message.topic).and_then(|route| {
             let queue = self.pick_queue(&route, &message.topic, None)?;
-            let (request, msg_id) = self.request(std::slice::from_ref(&message), &queue)?;
+            let (request, msg_id) = self.request(std::slice::from_ref(&message), &keys, &queue)?;
             Ok((master_of(&route, &queue)?, queue, request, msg_id))
         });
         let callbacks = self.inner.callbacks.clone();
@@ -308,7 +311,8 @@ impl Producer {
                 match result {
                     Err(error) if retryable(&error) => {
                         producer.failed(&queue.broker_name, &queue.topic);
-                        callback(producer.send(&message))
+                        let one = std::slice::from_ref(&message);
+                        callback(producer.send_batch_with(one, &keys))
                     }
                     result => callback(result),
                 }
@@ -326,7 +330,8 @@ impl Producer {
     pub fn send_oneway(&self, message: &Message) -> Result<(), ClientError> {
         let route = self.route(&message.topic)?;
         let queue = self.pick_queue(&route, &message.topic, None)?;
-        let (request, _) = self.request(std::slice::from_ref(message), &queue)?;
+        let one = std::slice::from_ref(message);
+        let (request, _) = self.request(one, &self.unique_keys(one), &queue)?;
         let addr = route
             .master(&queue.broker_name)
             .ok_or_else(|| ClientError::NoRoute {
@@ -349,17 +354,22 @@ impl Producer {
                 "a batch needs one topic and no delay".into(),
             ));
         }
-        self.send_batch_with(messages)
+        self.send_batch_with(messages, &self.unique_keys(messages))
     }
 
-    fn send_batch_with(&self, messages: &[Message]) -> Result<SendResult, ClientError> {
+    /// Sends, retrying on another broker, with the same message ids every attempt.
+    fn send_batch_with(
+        &self,
+        messages: &[Message],
+        keys: &[String],
+    ) -> Result<SendResult, ClientError> {
         let topic = &messages[0].topic;
         let mut last_error = None;
         let mut last_broker = None;
         for _ in 0..=self.inner.config.retries {
             let route = self.route(topic)?;
             let queue = self.pick_queue(&route, topic, last_broker.as_deref())?;
-            let (request, msg_id) = self.request(messages, &queue)?;
+            let (request, msg_id) = self.request(messages, keys, &queue)?;
             match self.send_once(&route, &queue, request, msg_id) {
                 Ok(result) => return Ok(result),
                 Err(error) if retryable(&error) => {
@@ -450,7 +460,7 @@ impl Producer {
     }
 
     /// The message's property string with its unique key.
-    fn properties(&self, message: &Message) -> (String, String) {
+    fn properties(&self, message: &Message, key: &str) -> String {
         let mut map = Properties::new();
         for (name, value) in &message.properties {
             map.insert(name.clone(), value.clone());
@@ -464,16 +474,22 @@ impl Producer {
         if message.delay_level > 0 {
             map.insert(properties::DELAY, message.delay_level.to_string());
         }
-        let key = self.unique_key();
-        map.insert(properties::UNIQ_KEY, key.clone());
+        map.insert(properties::UNIQ_KEY, key);
         map.insert(properties::WAIT, "true");
-        (properties::encode(&map), key)
+        properties::encode(&map)
+    }
+
+    /// One id per message, made once per send: a retry carries the same ids, so a message
+    /// stored twice (an answer lost, then the retry) is recognisable as one.
+    fn unique_keys(&self, messages: &[Message]) -> Vec<String> {
+        messages.iter().map(|_| self.unique_key()).collect()
     }
 
     /// The send request for `messages` to `queue`, and the unique key(s).
     fn request(
         &self,
         messages: &[Message],
+        keys: &[String],
         queue: &MessageQueue,
     ) -> Result<(RemotingCommand, String), ClientError> {
         let config = &self.inner.config;
@@ -481,22 +497,19 @@ impl Producer {
         let batch = messages.len() > 1;
         let (mut body, mut sys_flag, props, msg_id) = if batch {
             let mut items = Vec::new();
-            let mut keys = Vec::new();
-            for message in messages {
-                let (text, key) = self.properties(message);
+            for (message, key) in messages.iter().zip(keys) {
                 items.push(BatchItem {
                     flag: message.flag,
                     body: message.body.clone(),
-                    properties: text,
+                    properties: self.properties(message, key),
                 });
-                keys.push(key);
             }
             let mut body = Vec::new();
             encode_batch(&items, &mut body)?;
             (body, 0, "WAIT\u{1}true".to_string(), keys.join(","))
         } else {
-            let (text, key) = self.properties(first);
-            (first.body.clone(), 0, text, key)
+            let key = keys.first().cloned().unwrap_or_default();
+            (first.body.clone(), 0, self.properties(first, &key), key)
         };
         if !batch && body.len() >= config.compress_over {
             let mut encoder =
