@@ -443,7 +443,7 @@ impl Broker {
         let due = self.long_polls.on_tick(now, |topic, queue_id| {
             store.queue_offsets(topic, queue_id).1
         });
-        self.held.update(&self.long_polls);
+        self.held.update(&mut self.long_polls);
         for held in due {
             self.on_pull(ctx, held.connection, held.request, false);
         }
@@ -482,7 +482,7 @@ impl Handler for Broker {
     fn on_close(&mut self, ctx: &mut Context<'_>, id: ConnectionId, _reason: &CloseReason) {
         self.on_relay_connection_closed(ctx, id);
         self.long_polls.on_connection_closed(id);
-        self.held.update(&self.long_polls);
+        self.held.update(&mut self.long_polls);
         for group in self.consumers.on_connection_closed(id) {
             self.notify_consumer_ids_changed(ctx, &group);
         }
@@ -505,7 +505,7 @@ impl Handler for Broker {
                 let woken =
                     self.long_polls
                         .on_arrival(&topic, queue_id, queue_offset + 1, tags_code);
-                self.held.update(&self.long_polls);
+                self.held.update(&mut self.long_polls);
                 for held in woken {
                     self.on_pull(ctx, held.connection, held.request, false);
                 }

@@ -146,7 +146,7 @@ impl Broker {
                 filter: job.filter,
             };
             self.long_polls.hold(&topic, queue_id, held);
-            self.held.update(&self.long_polls);
+            self.held.update(&mut self.long_polls);
             return;
         }
         self.stats.got_messages += got.record_count as u64;

@@ -38,8 +38,13 @@ impl HeldQueues {
         queues.get(topic).is_some_and(|ids| ids.contains(&queue_id))
     }
 
-    /// Takes the held queues of `polls` (after every change to them).
-    pub fn update<C: Copy + Eq + Hash>(&self, polls: &LongPolls<C>) {
+    /// Takes the held queues of `polls` (call after every change to them): rebuilt only when
+    /// a queue started or stopped having held pulls, so the dispatch thread, which takes this
+    /// lock per message, is not held up by a rebuild per pull.
+    pub fn update<C: Copy + Eq + Hash>(&self, polls: &mut LongPolls<C>) {
+        if !std::mem::take(&mut polls.queues_changed) {
+            return;
+        }
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         queues.clear();
         for (topic, queue_id) in polls.held.keys() {
@@ -51,6 +56,8 @@ impl HeldQueues {
 pub struct LongPolls<C> {
     held: HashMap<(String, i32), Vec<HeldPull<C>>>,
     count: usize,
+    /// A queue gained its first held pull or lost its last since [`HeldQueues::update`].
+    queues_changed: bool,
 }
 
 impl<C: Copy + Eq + Hash> Default for LongPolls<C> {
@@ -58,16 +65,16 @@ impl<C: Copy + Eq + Hash> Default for LongPolls<C> {
         LongPolls {
             held: HashMap::new(),
             count: 0,
+            queues_changed: false,
         }
     }
 }
 
 impl<C: Copy + Eq + Hash> LongPolls<C> {
     pub fn hold(&mut self, topic: &str, queue_id: i32, pull: HeldPull<C>) {
-        self.held
-            .entry((topic.to_string(), queue_id))
-            .or_default()
-            .push(pull);
+        let pulls = self.held.entry((topic.to_string(), queue_id)).or_default();
+        self.queues_changed |= pulls.is_empty();
+        pulls.push(pull);
         self.count += 1;
     }
 
@@ -97,6 +104,7 @@ impl<C: Copy + Eq + Hash> LongPolls<C> {
         *pulls = waiting;
         if pulls.is_empty() {
             self.held.remove(&(topic.to_string(), queue_id));
+            self.queues_changed = true;
         }
         self.count -= ready.len();
         ready
@@ -110,6 +118,7 @@ impl<C: Copy + Eq + Hash> LongPolls<C> {
         max_offset_of: impl Fn(&str, i32) -> u64,
     ) -> Vec<HeldPull<C>> {
         let mut ready = Vec::new();
+        let queues = self.held.len();
         self.held.retain(|(topic, queue_id), pulls| {
             let max_offset = max_offset_of(topic, *queue_id);
             let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(pulls)
@@ -119,6 +128,7 @@ impl<C: Copy + Eq + Hash> LongPolls<C> {
             *pulls = waiting;
             !pulls.is_empty()
         });
+        self.queues_changed |= self.held.len() != queues;
         self.count -= ready.len();
         ready
     }
@@ -126,12 +136,14 @@ impl<C: Copy + Eq + Hash> LongPolls<C> {
     /// Forgets the pulls of a closed connection.
     pub fn on_connection_closed(&mut self, connection: C) {
         let mut dropped = 0;
+        let queues = self.held.len();
         self.held.retain(|_, pulls| {
             let before = pulls.len();
             pulls.retain(|pull| pull.connection != connection);
             dropped += before - pulls.len();
             !pulls.is_empty()
         });
+        self.queues_changed |= self.held.len() != queues;
         self.count -= dropped;
     }
 }
@@ -186,6 +198,26 @@ mod tests {
             vec![2]
         );
         assert!(polls.is_empty());
+    }
+
+    #[test]
+    fn held_queues_follow_the_first_and_last_pull_of_a_queue() {
+        let later = Instant::now() + Duration::from_secs(15);
+        let (mut polls, held) = (LongPolls::default(), HeldQueues::default());
+        polls.hold("T", 0, pull(1, 0, later, TagFilter::all()));
+        held.update(&mut polls);
+        assert!(held.contains("T", 0) && !held.contains("T", 1));
+        polls.hold("T", 0, pull(2, 0, later, TagFilter::all()));
+        assert!(
+            !polls.queues_changed,
+            "a second pull on a held queue changes no queue"
+        );
+        polls.on_connection_closed(1);
+        held.update(&mut polls);
+        assert!(held.contains("T", 0));
+        polls.on_connection_closed(2);
+        held.update(&mut polls);
+        assert!(!held.contains("T", 0));
     }
 
     #[test]
