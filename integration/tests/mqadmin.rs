@@ -403,7 +403,7 @@ fn reset_offset_by_time_rewinds_a_live_push_consumer() {
 fn errors_are_one_line_with_an_exit_code() {
     let cluster = start();
     let ns = cluster.namesrv.1.to_string();
-    let cases: [(&[&str], i32, &str); 7] = [
+    let cases: [(&[&str], i32, &str); 9] = [
         (&["topicList"], 2, "no namesrv"),
         (&["topicList", "-n", "127.0.0.1:1"], 1, "connection"),
         (&["noSuchCommand", "-n", &ns], 2, "does not exist"),
@@ -422,6 +422,34 @@ fn errors_are_one_line_with_an_exit_code() {
             &["consumerStatus", "-g", "NoSuchGroup", "-n", &ns],
             1,
             "NoSuchGroup",
+        ),
+        (
+            &[
+                "updateTopic",
+                "-c",
+                "TestCluster",
+                "-t",
+                "SELF_TEST_TOPIC",
+                "-n",
+                &ns,
+            ],
+            1,
+            "system topic",
+        ),
+        (
+            &[
+                "updateTopic",
+                "-c",
+                "TestCluster",
+                "-t",
+                "Huge",
+                "-r",
+                "100000",
+                "-n",
+                &ns,
+            ],
+            1,
+            "1..=",
         ),
     ];
     for (args, code, needle) in cases {

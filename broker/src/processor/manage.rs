@@ -20,6 +20,9 @@ use crate::server::Broker;
 
 type Answer = Result<RemotingCommand, (ResponseCode, String)>;
 
+/// Most queues a topic may have on one broker.
+const QUEUE_COUNT_MAX: i32 = 8192;
+
 fn ok(request: &RemotingCommand) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::SUCCESS)
 }
@@ -255,6 +258,24 @@ impl Broker {
             return Err((
                 ResponseCode::SYSTEM_ERROR,
                 format!("the topic[{}] is invalid", header.topic),
+            ));
+        }
+        if self.topics.is_system_topic(&header.topic) {
+            return Err((
+                ResponseCode::SYSTEM_ERROR,
+                format!("The topic[{}] is conflict with system topic.", header.topic),
+            ));
+        }
+        // Every stats and rebalance request walks the queues: no count a request could make
+        // the loop spin on.
+        let counts = [header.read_queue_nums, header.write_queue_nums];
+        if counts.iter().any(|n| !(1..=QUEUE_COUNT_MAX).contains(n)) {
+            return Err((
+                ResponseCode::SYSTEM_ERROR,
+                format!(
+                    "queue counts {}/{} out of 1..={QUEUE_COUNT_MAX}",
+                    header.read_queue_nums, header.write_queue_nums
+                ),
             ));
         }
         let config = TopicConfig {

@@ -104,3 +104,34 @@ impl Inner {
         info
     }
 }
+
+impl Inner {
+    /// Moves owned queues to the offsets the broker sent: the puller stops, the new offset is
+    /// committed, and a new puller starts from it.
+    pub(super) fn apply_resets(self: &Arc<Self>) {
+        let resets = std::mem::take(&mut *self.resets.lock().unwrap_or_else(|p| p.into_inner()));
+        if resets.is_empty() {
+            return;
+        }
+        let queues: Vec<MessageQueue> = resets.iter().map(|(q, _)| q.clone()).collect();
+        let stopped = {
+            let _commits = self.commits();
+            let stopped = self.stop_pullers(&queues);
+            for (queue, offset) in &resets {
+                if stopped.iter().any(|(q, _)| q == queue) {
+                    self.commit(queue, *offset);
+                    log::info!("{}: {queue:?} reset to offset {offset}", self.config.group);
+                }
+            }
+            stopped
+        };
+        for (queue, _) in stopped {
+            if let Err(error) = self.take(queue.clone()) {
+                log::warn!(
+                    "{}: {queue:?} not resumed after reset: {error}",
+                    self.config.group
+                );
+            }
+        }
+    }
+}
