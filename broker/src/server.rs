@@ -19,7 +19,7 @@ use client::net::{CloseReason, ConnectionId, Context, EventLoop, Handler, LoopCo
 use wire::{RemotingCommand, RequestCode};
 
 use crate::client_manager::{ConsumerManager, ProducerManager};
-use crate::config::{BrokerConfig, BrokerRole, FlushDiskType};
+use crate::config::{BrokerConfig, BrokerRole};
 use crate::consumer_offset::ConsumerOffsetManager;
 use crate::durability::Waiters;
 use crate::ha::master::HaMaster;
@@ -79,6 +79,8 @@ pub struct Broker {
     /// Shared with the arrival listener: loop messages only for queues with held pulls.
     pub(crate) held: Arc<HeldQueues>,
     pub(crate) waiters: Waiters<ConnectionId>,
+    /// Sends waiting for the flush to make room in the commit log.
+    pub(crate) parked_sends: crate::processor::parked_sends::ParkedSends<ConnectionId>,
     pub(crate) ha_master: Option<HaMaster>,
     pub(crate) ha_slave: Option<HaSlave>,
     slave_sync: SlaveSync,
@@ -197,14 +199,14 @@ fn open_store(
         });
     });
     let store = MessageStore::open(config.store_config(), Some(listener)).map_err(store_io)?;
-    if config.flush_disk_type == FlushDiskType::SyncFlush {
-        let flushed = remote.clone();
-        store
-            .commit_log()
-            .set_flush_listener(Some(Arc::new(move |offset| {
-                let _ = flushed.send(Message::Flushed(offset));
-            })));
-    }
+    // SYNC_FLUSH answers wait for the flush; under either mode, sends parked for room in the
+    // commit log do.
+    let flushed = remote.clone();
+    store
+        .commit_log()
+        .set_flush_listener(Some(Arc::new(move |offset| {
+            let _ = flushed.send(Message::Flushed(offset));
+        })));
     Ok(Arc::new(store))
 }
 
@@ -250,6 +252,7 @@ impl Broker {
             long_polls: LongPolls::default(),
             held,
             waiters: Waiters::default(),
+            parked_sends: Default::default(),
             ha_master: None,
             ha_slave: None,
             slave_sync: SlaveSync::default(),
@@ -331,7 +334,7 @@ impl Broker {
         let code = request.request_code();
         match code {
             C::SEND_MESSAGE | C::SEND_MESSAGE_V2 | C::SEND_BATCH_MESSAGE => {
-                self.on_send(ctx, id, &request)
+                self.on_send_request(ctx, id, request)
             }
             C::PULL_MESSAGE => self.on_pull(ctx, id, request, true),
             C::QUERY_MESSAGE => self.on_query(ctx, id, request),
@@ -482,6 +485,7 @@ impl Handler for Broker {
     fn on_close(&mut self, ctx: &mut Context<'_>, id: ConnectionId, _reason: &CloseReason) {
         self.on_relay_connection_closed(ctx, id);
         self.long_polls.on_connection_closed(id);
+        self.parked_sends.on_connection_closed(id);
         self.held.update(&mut self.long_polls);
         for group in self.consumers.on_connection_closed(id) {
             self.notify_consumer_ids_changed(ctx, &group);
@@ -491,7 +495,11 @@ impl Handler for Broker {
 
     fn on_message(&mut self, ctx: &mut Context<'_>, message: Message) {
         match message {
-            Message::Flushed(_) | Message::SlaveAcked(_) => self.on_durability(ctx),
+            Message::Flushed(_) => {
+                self.on_durability(ctx);
+                self.on_room_for_sends(ctx);
+            }
+            Message::SlaveAcked(_) => self.on_durability(ctx),
             Message::PullDone(done) => self.on_pull_done(ctx, *done),
             Message::Answer(connection, response) => {
                 ctx.send(connection, &response);
@@ -526,6 +534,10 @@ impl Handler for Broker {
         if !self.waiters.is_empty() {
             self.on_durability(ctx);
             self.expire_waiters(ctx, now);
+        }
+        if !self.parked_sends.is_empty() {
+            self.on_room_for_sends(ctx);
+            self.expire_parked_sends(ctx, now);
         }
         if self.config.broker_role == BrokerRole::Slave {
             self.follow_master(ctx, now);

@@ -450,9 +450,11 @@ pub fn spawn_broker(dir: &Path, namesrv: SocketAddr, extra_config: &str) -> (Pro
         "brokerClusterName=TestCluster\nbrokerName=broker-a\nbrokerId=0\nlistenPort=0\nhaListenPort=0\n\
          brokerIP1=127.0.0.1\nbrokerIP2=127.0.0.1\nnamesrvAddr={namesrv}\n\
          storePathRootDir={}\nmappedFileSizeCommitLog=8388608\nflushDiskType=ASYNC_FLUSH\n\
-         maxHashSlotNum=50000\nmaxIndexNum=200000\n\
+         maxHashSlotNum=50000\nmaxIndexNum=200000\njournalDir={}\n\
          {extra_config}\n",
-        dir.join("store").display()
+        dir.join("store").display(),
+        // In the test's directory: the default (/dev/shm) would outlive a killed test broker.
+        dir.join("journal").display()
     );
     std::fs::write(&config_path, config).expect("write broker.conf");
     let config_arg = config_path.display().to_string();

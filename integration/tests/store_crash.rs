@@ -1,5 +1,6 @@
-//! Crash test of the message store: a `store-writer` child appends under SYNC_FLUSH from
-//! several threads and reports every acknowledged record; the test SIGKILLs it at a random
+//! Crash test of the message store: a `store-writer` child appends under SYNC_FLUSH (or
+//! ASYNC_FLUSH, where only the crash journal keeps what was not flushed) from several
+//! threads and reports every acknowledged record; the test SIGKILLs it at a random
 //! moment, reopens the store (crash recovery), and checks that every record ever acked is
 //! present, intact and where the ack said, and that the consume queues serve nothing past
 //! the recovered end. Repeated 24 times on one store, with small segments so runs cross
@@ -11,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use broker::store::{FlushMode, MessageStore, StoreConfig};
+use broker::store::{FlushMode, JournalOutcome, MessageStore, StoreConfig};
 use integration::{binary_path, Process, TempDir};
 use wire::message::RecordView;
 
@@ -59,10 +60,13 @@ fn parse_ack(run: u64, line: &str) -> Option<Ack> {
     })
 }
 
-/// Runs one writer until killed after `kill_after`; returns the acks it completed.
-fn run_writer(root: &std::path::Path, run: u64, kill_after: Duration) -> Vec<Ack> {
+/// Runs one writer (`flush`: sync or async) until killed after `kill_after`; returns the
+/// acks it completed.
+fn run_writer(root: &std::path::Path, run: u64, kill_after: Duration, flush: &str) -> Vec<Ack> {
     let child = Command::new(binary_path("store-writer"))
         .args(["--root", &root.display().to_string()])
+        .args(["--flush", flush])
+        .args(["--journal-dir", &journal_dir(root).display().to_string()])
         .args(["--segment-size", &SEGMENT_SIZE.to_string()])
         .args(["--writers", &WRITERS.to_string()])
         .args(["--body-size", &BODY_SIZE.to_string()])
@@ -104,8 +108,14 @@ fn process_stdout(process: &mut Process) -> std::process::ChildStdout {
     process.take_stdout().expect("piped stdout")
 }
 
+/// Beside the store (the default, /dev/shm, would outlive a failed test's temp dir).
+fn journal_dir(root: &std::path::Path) -> std::path::PathBuf {
+    root.with_file_name("journal")
+}
+
 fn open_store(root: &std::path::Path) -> MessageStore {
     let mut config = StoreConfig::new(root.to_path_buf());
+    config.journal.dir = Some(journal_dir(root));
     config.commit_log.segment_size = SEGMENT_SIZE;
     config.commit_log.chunk_size = (SEGMENT_SIZE as usize / 4).clamp(4096, 4 << 20);
     config.consume_queue_file_units = 1000;
@@ -208,46 +218,75 @@ fn tear_tail(root: &std::path::Path, store: MessageStore, random: &mut Random) -
     store
 }
 
+/// After run `run`'s kill: recovered as a crash, nothing acked cut, this run's and the
+/// previous run's acks intact (all of them again at the end), the queues consistent.
+fn check_run(store: &MessageStore, run: u64, acked: &[Ack]) {
+    let report = store.recovery_report().clone();
+    assert!(
+        !report.clean,
+        "run {run}: a SIGKILLed store recovered as clean"
+    );
+    let acked_end = acked.iter().map(|a| a.offset + a.size).max().unwrap_or(0);
+    assert!(
+        report.valid_end >= acked_end,
+        "run {run}: {report:?} cuts acked data"
+    );
+    let recent: Vec<Ack> = acked.iter().filter(|a| a.run + 1 >= run).copied().collect();
+    let mut start: HashMap<i32, u64> = HashMap::new();
+    for ack in &recent {
+        let entry = start.entry(ack.queue_id).or_insert(u64::MAX);
+        *entry = (*entry).min(ack.queue_offset as u64);
+    }
+    check_acked(store, &recent);
+    check_queues(store, acked, &start);
+}
+
 #[test]
 fn acked_records_survive_repeated_sigkill() {
-    let dir = TempDir::new("store-crash");
+    sigkill_rounds("sync");
+}
+
+/// Under ASYNC_FLUSH an ack means "appended": the crash journal must give back everything
+/// the killed writer had appended but not flushed.
+#[test]
+fn acked_records_survive_repeated_sigkill_under_async_flush() {
+    sigkill_rounds("async");
+}
+
+fn sigkill_rounds(flush: &str) {
+    let dir = TempDir::new(&format!("store-crash-{flush}"));
     let root = dir.path().join("store");
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64 | 1)
         .unwrap_or(0x9E37_79B9_7F4A_7C15);
-    eprintln!("store crash test seed {seed}");
+    eprintln!("store crash test ({flush} flush) seed {seed}");
     let mut random = Random(seed);
     let mut acked: Vec<Ack> = Vec::new();
     let mut cuts = 0;
+    let mut replayed = 0;
     let started = Instant::now();
-    for run in 0..KILLS {
-        let kill_after = Duration::from_millis(20 + random.next() % 300);
-        acked.extend(run_writer(&root, run, kill_after));
+    // Unsynced acks come fast: fewer, shorter async runs verify as many records.
+    let (kills, window) = if flush == "async" {
+        (16, 150)
+    } else {
+        (KILLS, 300)
+    };
+    for run in 0..kills {
+        let kill_after = Duration::from_millis(20 + random.next() % window);
+        acked.extend(run_writer(&root, run, kill_after, flush));
         let mut store = open_store(&root);
+        if matches!(
+            store.recovery_report().journal,
+            JournalOutcome::Replayed { .. }
+        ) {
+            replayed += 1;
+        }
         if run % 4 == 3 {
             store = tear_tail(&root, store, &mut random);
             cuts += 1;
         }
-        let report = store.recovery_report().clone();
-        assert!(
-            !report.clean,
-            "run {run}: a SIGKILLed store recovered as clean"
-        );
-        let acked_end = acked.iter().map(|a| a.offset + a.size).max().unwrap_or(0);
-        assert!(
-            report.valid_end >= acked_end,
-            "run {run}: {report:?} cuts acked data"
-        );
-        // This run's acks and the previous run's here; all of them again at the end.
-        let recent: Vec<Ack> = acked.iter().filter(|a| a.run + 1 >= run).copied().collect();
-        let mut start: HashMap<i32, u64> = HashMap::new();
-        for ack in &recent {
-            let entry = start.entry(ack.queue_id).or_insert(u64::MAX);
-            *entry = (*entry).min(ack.queue_offset as u64);
-        }
-        check_acked(&store, &recent);
-        check_queues(&store, &acked, &start);
+        check_run(&store, run, &acked);
         if run % 2 == 0 {
             store.abandon();
         } else {
@@ -258,12 +297,19 @@ fn acked_records_survive_repeated_sigkill() {
     check_acked(&store, &acked);
     check_queues(&store, &acked, &HashMap::new());
     eprintln!(
-        "{KILLS} kills, {} acked records verified, {cuts} torn tails cut, {:?}",
+        "{kills} kills ({flush} flush), {} acked records verified, {cuts} torn tails cut, \
+         {replayed} journal replays, {:?}",
         acked.len(),
         started.elapsed()
     );
     assert!(
-        acked.len() as u64 > KILLS,
+        acked.len() as u64 > kills,
         "the writer acked almost nothing"
     );
+    if flush == "async" {
+        assert!(
+            replayed > 0,
+            "no run needed the journal: the test proves nothing"
+        );
+    }
 }

@@ -119,8 +119,8 @@ fn check_file(root: &Path, path: &Path, problems: &mut Vec<String>) {
             }
         }
     }
-    // A `tests.rs` module file is compiled only under `#[cfg(test)]` by its parent.
-    let is_test_module = relative.ends_with("/tests.rs");
+    // A `tests.rs`/`*_tests.rs` module is compiled only under `#[cfg(test)]` by its parent.
+    let is_test_module = relative.ends_with("/tests.rs") || relative.ends_with("_tests.rs");
     if in_src && !is_test_module && SERVER_CRATES.contains(&crate_name) {
         for (index, line) in shipped_lines(&text) {
             if is_comment(line) {

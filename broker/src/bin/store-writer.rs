@@ -22,6 +22,7 @@ struct Options {
     run: u64,
     sync: bool,
     direct_io: bool,
+    journal_dir: Option<PathBuf>,
 }
 
 fn usage(program: &str, options: &getopts::Options) -> String {
@@ -48,6 +49,12 @@ fn parse() -> Result<Options, String> {
     );
     options.optopt("", "run", "run number, part of every body (default 0)", "N");
     options.optopt("", "flush", "sync or async (default sync)", "MODE");
+    options.optopt(
+        "",
+        "journal-dir",
+        "where the crash journal goes (default /dev/shm)",
+        "DIR",
+    );
     options.optflag(
         "",
         "no-direct-io",
@@ -82,6 +89,7 @@ fn parse() -> Result<Options, String> {
         run: number("run", 0)?,
         sync,
         direct_io: !matches.opt_present("no-direct-io"),
+        journal_dir: matches.opt_str("journal-dir").map(PathBuf::from),
     })
 }
 
@@ -147,6 +155,7 @@ fn main() {
     config.commit_log.chunk_size = (options.segment_size as usize / 4).clamp(4096, 4 << 20);
     config.consume_queue_file_units = 1000;
     config.direct_io = options.direct_io;
+    config.journal.dir = options.journal_dir.clone();
     config.flush_mode = if options.sync {
         FlushMode::Sync
     } else {

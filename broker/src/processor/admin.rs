@@ -65,7 +65,6 @@ impl Broker {
 
     fn runtime_info(&self) -> KvTable {
         let log = self.store.commit_log();
-        let (put_tps, get_tps) = self.stats.rates(Instant::now());
         let (today, yesterday) = (self.stats.today_morning, self.stats.yesterday_morning);
         let entries = [
             ("brokerVersionDesc", "V4_9_8".to_string()),
@@ -81,10 +80,24 @@ impl Broker {
             ("msgGetTotalTodayMorning", today.got.to_string()),
             ("msgPutTotalYesterdayMorning", yesterday.put.to_string()),
             ("msgGetTotalYesterdayMorning", yesterday.got.to_string()),
-            // No request thread pools: requests are served on the event loop as they come,
-            // so the queue figures clusterList prints are zero.
-            ("sendThreadPoolQueueSize", "0".to_string()),
-            ("sendThreadPoolQueueHeadWaitTimeMills", "0".to_string()),
+            // No request thread pools: requests are served on the event loop as they come;
+            // pulls never queue, sends only for room in the commit log.
+            // Sends waiting for the flush to make room in the commit log.
+            (
+                "sendThreadPoolQueueSize",
+                self.parked_sends.len().to_string(),
+            ),
+            (
+                "sendThreadPoolQueueHeadWaitTimeMills",
+                self.parked_sends
+                    .head_wait(Instant::now())
+                    .as_millis()
+                    .to_string(),
+            ),
+            (
+                "sendsParkedForFlushTotal",
+                self.parked_sends.parked_total.to_string(),
+            ),
             ("pullThreadPoolQueueSize", "0".to_string()),
             ("pullThreadPoolQueueHeadWaitTimeMills", "0".to_string()),
             ("pageCacheLockTimeMills", "0".to_string()),
@@ -96,12 +109,31 @@ impl Broker {
                 "commitLogDiskRatio",
                 format!("{:.4}", log.storage().used_ratio().unwrap_or(0.0)),
             ),
+        ];
+        KvTable {
+            table: entries
+                .into_iter()
+                .chain(self.runtime_store_info())
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+
+    /// The store's and the broker's own figures in the runtime info.
+    fn runtime_store_info(&self) -> Vec<(&'static str, String)> {
+        let log = self.store.commit_log();
+        let (put_tps, get_tps) = self.stats.rates(Instant::now());
+        vec![
             ("putMessageSizeTotal", self.stats.put_bytes.to_string()),
             ("putTps", put_tps),
             ("getTransferedTps", get_tps),
             ("commitLogMinOffset", log.min_offset().to_string()),
             ("commitLogMaxOffset", log.written_offset().to_string()),
             ("commitLogFlushedOffset", log.flushed_offset().to_string()),
+            (
+                "commitLogUnflushedBytes",
+                (log.written_offset() - log.flushed_offset()).to_string(),
+            ),
             (
                 "dispatchBehindBytes",
                 (log.written_offset() - self.store.dispatched_offset().min(log.written_offset()))
@@ -111,13 +143,7 @@ impl Broker {
             ("directIo", log.is_direct().to_string()),
             ("heldPulls", self.long_polls.len().to_string()),
             ("diskPulls", self.stats.disk_pulls.to_string()),
-        ];
-        KvTable {
-            table: entries
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
-        }
+        ]
     }
 
     /// Store time of the oldest message in the commit log, -1 when empty (as upstream).

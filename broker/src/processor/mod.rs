@@ -7,6 +7,7 @@ pub mod consume;
 pub mod lock;
 pub mod long_poll;
 pub mod manage;
+pub mod parked_sends;
 pub mod produce;
 pub mod pull;
 pub mod pull_workers;

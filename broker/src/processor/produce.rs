@@ -37,7 +37,10 @@ pub fn store_refusal(error: &StoreError) -> Refusal {
         }
         _ => ResponseCode::SYSTEM_ERROR,
     };
-    refuse(code, error.to_string())
+    Refusal {
+        wait_for_flush: matches!(error, StoreError::FlushBehind { .. }),
+        ..refuse(code, error.to_string())
+    }
 }
 
 fn send_response(
@@ -64,25 +67,29 @@ fn empty_header(queue_id: i32) -> SendMessageResponseHeader {
 }
 
 impl Broker {
+    /// Handles a send; gives the request back when the commit log has no room for it yet
+    /// (see [`super::parked_sends`]).
     pub(crate) fn on_send(
         &mut self,
         ctx: &mut Context<'_>,
         id: ConnectionId,
-        request: &RemotingCommand,
-    ) {
-        match self.send(ctx, id, request) {
-            Ok(Some(response)) => self.reply(ctx, id, request, &response),
+        request: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        match self.send(ctx, id, &request) {
+            Ok(Some(response)) => self.reply(ctx, id, &request, &response),
             Ok(None) => {}
+            Err(refusal) if refusal.wait_for_flush => return Some(request),
             Err(refusal) => {
                 let response = send_response(
-                    request,
+                    &request,
                     refusal.code,
                     Some(refusal.remark),
                     &empty_header(0),
                 );
-                self.reply(ctx, id, request, &response);
+                self.reply(ctx, id, &request, &response);
             }
         }
+        None
     }
 
     /// The answer now, or `None` when it was parked for the flush.

@@ -26,12 +26,16 @@ use crate::store::AppendResult;
 pub struct Refusal {
     pub code: ResponseCode,
     pub remark: String,
+    /// Nothing was stored because the commit log has no room until the flush catches up: a
+    /// send waits and tries again rather than being answered.
+    pub wait_for_flush: bool,
 }
 
 pub fn refuse(code: ResponseCode, remark: impl Into<String>) -> Refusal {
     Refusal {
         code,
         remark: remark.into(),
+        wait_for_flush: false,
     }
 }
 

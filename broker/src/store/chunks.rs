@@ -9,8 +9,13 @@
 //! A chunk that is not the last one is never written again, so the flush thread and readers
 //! take an `Arc` of it under the append lock and copy or `pwrite` from it after releasing the
 //! lock. The last chunk is copied under the lock (only the part needed). Should anybody still
-//! hold the last chunk when the appender writes to it, `Arc::make_mut` copies it rather than
-//! racing.
+//! hold the last chunk when the appender writes to it, it is copied rather than raced.
+//!
+//! Chunk memory comes from the crash journal ([`super::journal`]) when there is one: a slot
+//! per chunk, which goes back to the journal when the last `Arc` of its chunk drops; so the
+//! memory window, the unflushed tail and what readers still hold all count against the
+//! journal's slots, and [`Chunks::reserve`] says when none is left (the append then waits
+//! for the flush instead of writing anything).
 //!
 //! Lives inside the commit log's append state; every method runs under that lock.
 //!
@@ -20,20 +25,50 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::aligned_buffer::{align_down, align_up, AlignedBuffer};
+use super::aligned_buffer::{align_down, align_up, AlignedBuffer, BLOCK_SIZE};
+use super::journal::{Journal, Slot};
 
-/// Buffers kept for reuse rather than freed and allocated again.
+/// Heap buffers kept for reuse rather than freed and allocated again.
 const SPARES_MAX: usize = 4;
+
+/// A chunk's memory: a slot of the crash journal, or (journal disabled) the heap.
+pub enum ChunkBuffer {
+    Heap(AlignedBuffer),
+    Journal(Slot),
+}
+
+impl ChunkBuffer {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            ChunkBuffer::Heap(buffer) => buffer.as_slice(),
+            ChunkBuffer::Journal(slot) => slot.as_slice(),
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            ChunkBuffer::Heap(buffer) => buffer.as_mut_slice(),
+            ChunkBuffer::Journal(slot) => slot.as_mut_slice(),
+        }
+    }
+
+    /// Stops a journal slot from claiming its chunk (a newer copy holds it now).
+    fn unpublish(&self) {
+        if let ChunkBuffer::Journal(slot) = self {
+            slot.unpublish();
+        }
+    }
+}
 
 struct Chunk {
     base_offset: u64,
-    buffer: Arc<AlignedBuffer>,
+    buffer: Arc<ChunkBuffer>,
 }
 
 /// Part of a range held by a full chunk, to be copied after the lock is released.
 pub struct SharedPiece {
     pub offset: u64,
-    pub buffer: Arc<AlignedBuffer>,
+    pub buffer: Arc<ChunkBuffer>,
     pub start: usize,
     pub length: usize,
 }
@@ -48,25 +83,66 @@ pub struct Chunks {
     chunk_size: usize,
     chunks: VecDeque<Chunk>,
     spares: Vec<AlignedBuffer>,
+    journal: Option<Arc<Journal>>,
 }
 
 impl Chunks {
     /// Memory starting at the block holding `written_offset`, whose bytes before it are
-    /// `tail` (the partial block, read back from disk at open).
-    pub fn new(chunk_size: usize, written_offset: u64, tail: &[u8]) -> Chunks {
+    /// `tail` (the partial block, read back from disk). `None` when the journal has no free
+    /// slot for it.
+    pub fn new(
+        chunk_size: usize,
+        written_offset: u64,
+        tail: &[u8],
+        journal: Option<Arc<Journal>>,
+    ) -> Option<Chunks> {
         let base_offset = align_down(written_offset);
         assert_eq!(tail.len() as u64, written_offset - base_offset);
-        let mut buffer = AlignedBuffer::zeroed(chunk_size);
-        buffer.as_mut_slice()[..tail.len()].copy_from_slice(tail);
-        let mut chunks = VecDeque::new();
-        chunks.push_back(Chunk {
+        let mut chunks = Chunks {
+            chunk_size,
+            chunks: VecDeque::new(),
+            spares: Vec::new(),
+            journal,
+        };
+        let mut buffer = chunks.allocate(base_offset)?;
+        let bytes = buffer.as_mut_slice();
+        bytes[..tail.len()].copy_from_slice(tail);
+        // A journal slot can hold an older chunk's bytes: the rest of the block reads as zero.
+        bytes[tail.len()..align_up(tail.len() as u64) as usize].fill(0);
+        chunks.chunks.push_back(Chunk {
             base_offset,
             buffer: Arc::new(buffer),
         });
+        chunks.publish_written(written_offset);
+        Some(chunks)
+    }
+
+    /// No memory at all: stands in while chunks are being replaced.
+    pub fn placeholder() -> Chunks {
         Chunks {
-            chunk_size,
-            chunks,
+            chunk_size: BLOCK_SIZE,
+            chunks: VecDeque::new(),
             spares: Vec::new(),
+            journal: None,
+        }
+    }
+
+    /// A buffer for the chunk starting at `base_offset`.
+    fn allocate(&mut self, base_offset: u64) -> Option<ChunkBuffer> {
+        match &self.journal {
+            Some(journal) => journal.take(base_offset).map(ChunkBuffer::Journal),
+            None => Some(ChunkBuffer::Heap(
+                self.spares
+                    .pop()
+                    .unwrap_or_else(|| AlignedBuffer::zeroed(self.chunk_size)),
+            )),
+        }
+    }
+
+    /// Tells the journal that everything below `written_offset` is in its chunks.
+    pub fn publish_written(&self, written_offset: u64) {
+        if let Some(journal) = &self.journal {
+            journal.publish_written(written_offset);
         }
     }
 
@@ -79,38 +155,74 @@ impl Chunks {
         ((offset - self.front_offset()) / self.chunk_size as u64) as usize
     }
 
-    /// Copies `bytes` in at `offset` (at or past the written offset), adding chunks.
+    /// Makes sure chunks exist for every byte below `end`; false when the journal has no free
+    /// slot left (nothing is written then).
+    pub fn reserve(&mut self, end: u64) -> bool {
+        if end == 0 {
+            return true;
+        }
+        let needed = self.index_of(end - 1) + 1;
+        while self.chunks.len() < needed {
+            let base_offset = self.front_offset() + (self.chunks.len() * self.chunk_size) as u64;
+            // A recycled buffer holds old bytes: `write` zeroes what must read as zero.
+            let Some(buffer) = self.allocate(base_offset) else {
+                return false;
+            };
+            self.chunks.push_back(Chunk {
+                base_offset,
+                buffer: Arc::new(buffer),
+            });
+        }
+        true
+    }
+
+    /// Copies `bytes` in at `offset` (at or past the written offset); the chunks must have
+    /// been reserved.
     pub fn write(&mut self, offset: u64, bytes: &[u8]) {
         assert!(
             offset >= self.front_offset(),
             "write below the memory window"
         );
+        let end = offset + bytes.len() as u64;
+        assert!(
+            self.reserve(end),
+            "write into chunks that were not reserved"
+        );
         let mut done = 0usize;
         while done < bytes.len() {
             let at = offset + done as u64;
             let index = self.index_of(at);
-            while self.chunks.len() <= index {
-                let base_offset =
-                    self.front_offset() + (self.chunks.len() * self.chunk_size) as u64;
-                // A recycled buffer holds old bytes: `write` zeroes what must read as zero.
-                let buffer = self
-                    .spares
-                    .pop()
-                    .unwrap_or_else(|| AlignedBuffer::zeroed(self.chunk_size));
-                self.chunks.push_back(Chunk {
-                    base_offset,
-                    buffer: Arc::new(buffer),
-                });
-            }
-            let chunk = &mut self.chunks[index];
-            let position = (at - chunk.base_offset) as usize;
+            let position = (at - self.chunks[index].base_offset) as usize;
             let length = (bytes.len() - done).min(self.chunk_size - position);
-            let buffer = Arc::make_mut(&mut chunk.buffer);
-            buffer.as_mut_slice()[position..position + length]
+            self.buffer_mut(index).as_mut_slice()[position..position + length]
                 .copy_from_slice(&bytes[done..done + length]);
             done += length;
         }
-        self.zero_to_block_end(offset + bytes.len() as u64);
+        self.zero_to_block_end(end);
+    }
+
+    /// The chunk's buffer for writing. Only the last chunk is ever written, and it is never
+    /// shared (readers copy it under the lock); should it be anyway, it is copied rather
+    /// than raced, and a journal slot stops advertising the old copy's bytes.
+    fn buffer_mut(&mut self, index: usize) -> &mut ChunkBuffer {
+        if Arc::get_mut(&mut self.chunks[index].buffer).is_none() {
+            let base_offset = self.chunks[index].base_offset;
+            self.chunks[index].buffer.unpublish();
+            let mut copy = match self.allocate(base_offset) {
+                Some(copy) => copy,
+                None => {
+                    log::error!("commit log: no journal slot to copy a shared chunk into");
+                    ChunkBuffer::Heap(AlignedBuffer::zeroed(self.chunk_size))
+                }
+            };
+            copy.as_mut_slice()
+                .copy_from_slice(self.chunks[index].buffer.as_slice());
+            self.chunks[index].buffer = Arc::new(copy);
+        }
+        match Arc::get_mut(&mut self.chunks[index].buffer) {
+            Some(buffer) => buffer,
+            None => unreachable!("a buffer just made unique is shared"),
+        }
     }
 
     /// Zeroes `length` bytes from `offset` (the padding after a BLANK).
@@ -128,13 +240,13 @@ impl Chunks {
     /// recycled buffers do not give for free.
     fn zero_to_block_end(&mut self, end: u64) {
         let index = self.index_of(end);
-        let Some(chunk) = self.chunks.get_mut(index) else {
+        let Some(base_offset) = self.chunks.get(index).map(|chunk| chunk.base_offset) else {
             return;
         };
-        let position = (end - chunk.base_offset) as usize;
-        let block_end = (align_up(end) - chunk.base_offset) as usize;
+        let position = (end - base_offset) as usize;
+        let block_end = (align_up(end) - base_offset) as usize;
         if block_end > position {
-            Arc::make_mut(&mut chunk.buffer).as_mut_slice()[position..block_end].fill(0);
+            self.buffer_mut(index).as_mut_slice()[position..block_end].fill(0);
         }
     }
 
@@ -206,8 +318,9 @@ impl Chunks {
                 break;
             }
             if let Some(chunk) = self.chunks.pop_front() {
-                if self.spares.len() < SPARES_MAX {
-                    if let Ok(buffer) = Arc::try_unwrap(chunk.buffer) {
+                // A journal slot goes back to the journal when its last holder drops it.
+                if let Ok(ChunkBuffer::Heap(buffer)) = Arc::try_unwrap(chunk.buffer) {
+                    if self.spares.len() < SPARES_MAX {
                         self.spares.push(buffer);
                     }
                 }

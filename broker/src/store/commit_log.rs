@@ -28,12 +28,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use wire::message::{self, sys_flag, AppendStamp, RecordKind, RecordView, BLANK_RECORD_SIZE};
+use wire::message::{self, BLANK_RECORD_SIZE};
 
 use super::aligned_buffer::{align_down, align_up, is_aligned, AlignedBuffer, BLOCK_SIZE};
+pub use super::append_records::is_topic_valid;
+use super::append_records::{parse_records, stamp_record};
 use super::chunks::{Chunks, SharedPiece};
 use super::direct_file::BlockFile;
 use super::error::StoreError;
+use super::journal::Journal;
 use super::storage::Storage;
 
 #[derive(Debug, Clone)]
@@ -44,8 +47,13 @@ pub struct CommitLogConfig {
     pub chunk_size: usize,
     /// How much recent data stays in memory for reads once flushed.
     pub memory_window_size: u64,
-    /// Appends are refused while more than this is waiting for the flush thread.
+    /// Appends wait (`FlushBehind`) while this much is waiting for the flush thread
+    /// (`maxUnflushedCommitLogSize`): it bounds both memory and what a machine crash can
+    /// take under ASYNC_FLUSH.
     pub unflushed_size_max: u64,
+    /// The largest record or batch an append carries (`maxMessageSize` and then some): the
+    /// journal keeps room for one past the unflushed bound.
+    pub append_size_max: u64,
 }
 
 impl Default for CommitLogConfig {
@@ -54,8 +62,22 @@ impl Default for CommitLogConfig {
             segment_size: 1 << 30,
             chunk_size: 4 << 20,
             memory_window_size: 32 << 20,
-            unflushed_size_max: 512 << 20,
+            unflushed_size_max: 64 << 20,
+            append_size_max: 4 << 20,
         }
+    }
+}
+
+impl CommitLogConfig {
+    /// Journal slots enough for the memory window, the unflushed tail, one append that
+    /// crosses it (with a BLANK's padding), and chunks readers may still hold.
+    pub fn journal_slot_count(&self) -> usize {
+        let chunk = self.chunk_size as u64;
+        let chunks = |size: u64| size.div_ceil(chunk) as usize;
+        chunks(self.memory_window_size)
+            + chunks(self.unflushed_size_max)
+            + 2 * chunks(self.append_size_max)
+            + 4
     }
 }
 
@@ -108,6 +130,7 @@ struct AppendState {
 pub struct CommitLog {
     config: CommitLogConfig,
     storage: Arc<dyn Storage>,
+    journal: Option<Arc<Journal>>,
     segments: RwLock<BTreeMap<u64, Arc<dyn BlockFile>>>,
     state: Mutex<AppendState>,
     /// Signalled after every append and on close: the flush and dispatch threads wait on it.
@@ -125,6 +148,7 @@ pub struct CommitLog {
     flush_failing_flag: AtomicBool,
     /// Told every new flushed offset, on the flush thread (the broker wakes its loop with it).
     flush_listener: Mutex<Option<FlushListener>>,
+    halted: AtomicBool,
 }
 
 /// Called with each new `flushed_offset`; must not block.
@@ -147,11 +171,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl CommitLog {
     /// Opens the segments in `storage` with data up to `written_offset` (as recovery found
-    /// it) and loads the partial tail block into memory.
+    /// it) and loads the partial tail block into memory: into the journal's first slot when
+    /// there is a journal.
     pub fn open(
         storage: Arc<dyn Storage>,
         config: CommitLogConfig,
         written_offset: u64,
+        journal: Option<Arc<Journal>>,
     ) -> Result<CommitLog, StoreError> {
         if !is_aligned(config.segment_size) || config.segment_size < 2 * BLOCK_SIZE as u64 {
             return Err(StoreError::Config(format!(
@@ -171,16 +197,20 @@ impl CommitLog {
                 segments.insert(base, storage.open(&name, config.segment_size)?);
             }
         }
+        let tail = read_tail_block(&segments, config.segment_size, written_offset)?;
+        let chunks = Chunks::new(config.chunk_size, written_offset, &tail, journal.clone())
+            .ok_or_else(|| StoreError::Config("the journal has no slot for the tail".into()))?;
         let min_offset = segments.keys().next().copied().unwrap_or(0);
-        let log = CommitLog {
+        Ok(CommitLog {
             state: Mutex::new(AppendState {
                 written_offset,
-                chunks: Chunks::new(config.chunk_size, align_down(written_offset), &[]),
+                chunks,
                 queue_offsets: HashMap::new(),
                 closed: false,
             }),
             config,
             storage,
+            journal,
             segments: RwLock::new(segments),
             appended: Condvar::new(),
             appended_waiters: AtomicUsize::new(0),
@@ -193,28 +223,8 @@ impl CommitLog {
             flush_failing: Mutex::new(None),
             flush_failing_flag: AtomicBool::new(false),
             flush_listener: Mutex::new(None),
-        };
-        log.load_tail_block(written_offset)?;
-        Ok(log)
-    }
-
-    fn load_tail_block(&self, written_offset: u64) -> Result<(), StoreError> {
-        let base_offset = align_down(written_offset);
-        let tail_size = (written_offset - base_offset) as usize;
-        let mut block = AlignedBuffer::zeroed(BLOCK_SIZE);
-        if tail_size > 0 {
-            let segment_base = self.segment_base(base_offset);
-            let file = self
-                .segment(segment_base)
-                .ok_or_else(|| StoreError::SegmentInvalid {
-                    name: segment_name(segment_base),
-                    reason: "missing but data is recorded in it".into(),
-                })?;
-            file.read_at(block.as_mut_slice(), base_offset - segment_base)?;
-        }
-        let tail = &block.as_slice()[..tail_size];
-        lock(&self.state).chunks = Chunks::new(self.config.chunk_size, written_offset, tail);
-        Ok(())
+            halted: AtomicBool::new(false),
+        })
     }
 
     pub fn config(&self) -> &CommitLogConfig {
@@ -306,14 +316,39 @@ impl CommitLog {
             let reason = lock(&self.flush_failing).clone().unwrap_or_default();
             return Err(StoreError::NotWritable { reason });
         }
+        self.check_backlog(size)
+    }
+
+    /// Refuses an append of `size` bytes that would take the unflushed tail past its bound
+    /// (one is always let through when nothing waits, however large).
+    fn check_backlog(&self, size: usize) -> Result<(), StoreError> {
         let unflushed_size = self.written_offset() - self.flushed_offset();
-        if unflushed_size > self.config.unflushed_size_max {
+        if unflushed_size > 0 && unflushed_size + size as u64 > self.config.unflushed_size_max {
             return Err(StoreError::FlushBehind {
                 unflushed_size,
                 unflushed_size_max: self.config.unflushed_size_max,
             });
         }
         Ok(())
+    }
+
+    /// Makes room in memory (journal slots) for everything below `end`: first by giving up
+    /// flushed chunks of the read window, then by refusing (`FlushBehind`: the caller waits
+    /// for the flush).
+    fn reserve(&self, state: &mut AppendState, end: u64) -> Result<(), StoreError> {
+        if state.chunks.reserve(end) {
+            return Ok(());
+        }
+        state
+            .chunks
+            .trim(self.flushed_offset(), state.written_offset, 0);
+        if state.chunks.reserve(end) {
+            return Ok(());
+        }
+        Err(StoreError::FlushBehind {
+            unflushed_size: state.written_offset - self.flushed_offset(),
+            unflushed_size_max: self.config.unflushed_size_max,
+        })
     }
 
     /// Appends the records encoded back to back in `records` (one message, or the messages
@@ -329,7 +364,11 @@ impl CommitLog {
         let mut offset = state.written_offset;
         let position = offset % self.config.segment_size;
         let remaining = self.config.segment_size - position;
-        if records.len() as u64 + BLANK_RECORD_SIZE as u64 > remaining {
+        let blank = records.len() as u64 + BLANK_RECORD_SIZE as u64 > remaining;
+        let start = if blank { offset + remaining } else { offset };
+        // Memory first, before any queue offset is taken or any byte written.
+        self.reserve(&mut state, start + records.len() as u64)?;
+        if blank {
             // Create the next segment first: if the disk is full, nothing is written.
             self.ensure_segment(offset + remaining)?;
             let blank = message::encode_blank(remaining as usize);
@@ -345,23 +384,35 @@ impl CommitLog {
         let store_timestamp = now_millis();
         let mut appended = Vec::with_capacity(parsed.len());
         for record in &parsed {
-            let placed = stamp_record(&mut state, records, record, offset, store_timestamp)?;
+            let placed = stamp_record(
+                &mut state.queue_offsets,
+                records,
+                record,
+                offset,
+                store_timestamp,
+            )?;
             appended.push(placed);
         }
         self.copy_in(&mut state, offset, records);
         let end_offset = offset + records.len() as u64;
         assert!(self.segment_base(offset) == self.segment_base(end_offset - 1));
-        state.written_offset = end_offset;
-        self.written_offset.store(end_offset, Ordering::Release);
-        self.trim_chunks(&mut state);
-        drop(state);
-        if self.appended_waiters.load(Ordering::SeqCst) > 0 {
-            self.appended.notify_all();
-        }
+        self.publish_written(&mut state, end_offset);
         Ok(AppendResult {
             records: appended,
             end_offset,
         })
+    }
+
+    /// Moves the written offset to `end_offset` once the bytes below it are in memory: in the
+    /// journal first (a crash from here on keeps them), then for readers and the flush thread.
+    fn publish_written(&self, state: &mut MutexGuard<'_, AppendState>, end_offset: u64) {
+        state.chunks.publish_written(end_offset);
+        state.written_offset = end_offset;
+        self.written_offset.store(end_offset, Ordering::Release);
+        self.trim_chunks(state);
+        if self.appended_waiters.load(Ordering::SeqCst) > 0 {
+            self.appended.notify_all();
+        }
     }
 
     /// A slave's append: `bytes` are the master's commit log from `offset` (whole or partial
@@ -375,8 +426,8 @@ impl CommitLog {
         }
         let empty = state.written_offset == 0 && self.segment_bases().is_empty();
         if empty && offset != 0 && offset.is_multiple_of(self.config.segment_size) {
+            self.restart_chunks(&mut state, offset, &[])?;
             state.written_offset = offset;
-            state.chunks = Chunks::new(self.config.chunk_size, offset, &[]);
             self.written_offset.store(offset, Ordering::Release);
             self.flushed_offset.store(offset, Ordering::Release);
             self.min_offset.store(offset, Ordering::Release);
@@ -398,16 +449,34 @@ impl CommitLog {
                 self.config.segment_size
             )));
         }
+        self.check_backlog(bytes.len())?;
+        self.reserve(&mut state, end)?;
         self.ensure_segment(self.segment_base(offset))?;
         self.copy_in(&mut state, offset, bytes);
-        state.written_offset = end;
-        self.written_offset.store(end, Ordering::Release);
-        self.trim_chunks(&mut state);
-        drop(state);
-        if self.appended_waiters.load(Ordering::SeqCst) > 0 {
-            self.appended.notify_all();
-        }
+        self.publish_written(&mut state, end);
         Ok(end)
+    }
+
+    /// Replaces the memory with one chunk holding the block of `written_offset` (`tail`: its
+    /// bytes below it). The old chunks go first, so their journal slots are free again.
+    fn restart_chunks(
+        &self,
+        state: &mut AppendState,
+        written_offset: u64,
+        tail: &[u8],
+    ) -> Result<(), StoreError> {
+        drop(std::mem::replace(&mut state.chunks, Chunks::placeholder()));
+        let chunks = Chunks::new(
+            self.config.chunk_size,
+            written_offset,
+            tail,
+            self.journal.clone(),
+        );
+        state.chunks = chunks.ok_or(StoreError::FlushBehind {
+            unflushed_size: 0,
+            unflushed_size_max: self.config.unflushed_size_max,
+        })?;
+        Ok(())
     }
 
     fn copy_in(&self, state: &mut AppendState, offset: u64, bytes: &[u8]) {
@@ -588,6 +657,33 @@ impl CommitLog {
         self.appended.notify_all();
     }
 
+    /// As a `kill -9` would leave it: closed, and the background threads stop without a last
+    /// flush or checkpoint (crash tests of the store within one process).
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::Release);
+        if let Some(journal) = &self.journal {
+            journal.freeze();
+        }
+        self.close();
+    }
+
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// Gives the memory of journal slots nobody needs soon back (the flush thread, now and
+    /// then).
+    pub(super) fn release_cold_memory(&self) {
+        if let Some(journal) = &self.journal {
+            journal.release_cold();
+        }
+    }
+
+    /// The crash journal holding the memory window, if any.
+    pub fn journal(&self) -> Option<&Arc<Journal>> {
+        self.journal.as_ref()
+    }
+
     pub fn is_closed(&self) -> bool {
         lock(&self.state).closed
     }
@@ -619,119 +715,25 @@ impl CommitLog {
     }
 }
 
-/// Sizes of the records laid back to back in `records`, each checked to be a message record
-/// that ends inside the buffer.
-/// One record of an append, as checked before the lock is taken.
-struct ParsedRecord {
-    start: usize,
-    size: usize,
-    queue_id: i32,
-    topic_start: usize,
-    topic_size: usize,
-    in_queue: bool,
-}
-
-/// The records laid back to back in `records`, each checked to be a whole, decodable message
-/// record with a valid topic.
-fn parse_records(records: &[u8]) -> Result<Vec<ParsedRecord>, StoreError> {
-    let mut parsed = Vec::new();
-    let mut start = 0;
-    while start < records.len() {
-        let header = message::peek(&records[start..])?;
-        if !matches!(header.kind, RecordKind::Message(_)) || header.size() == 0 {
-            return Err(StoreError::Record(wire::DecodeError::RecordMagicUnknown {
-                magic: header.magic,
-            }));
-        }
-        let size = header.size();
-        if start + size > records.len() {
-            return Err(StoreError::Record(wire::DecodeError::RecordTruncated {
-                needed: size,
-                available: records.len() - start,
-            }));
-        }
-        let view = RecordView::decode(&records[start..start + size], false)?.0;
-        if !is_topic_valid(view.topic) {
-            return Err(StoreError::TopicInvalid {
-                topic: view.topic.to_string(),
-            });
-        }
-        parsed.push(ParsedRecord {
-            start,
-            size,
-            queue_id: view.queue_id,
-            // The topic borrows from `records`: its distance from the start is its position.
-            topic_start: view.topic.as_ptr() as usize - records.as_ptr() as usize,
-            topic_size: view.topic.len(),
-            in_queue: matches!(
-                sys_flag::TransactionType::of(view.sys_flag),
-                sys_flag::TransactionType::Not | sys_flag::TransactionType::Commit
-            ),
-        });
-        start += size;
+/// The bytes of the block holding `written_offset` that lie below it, read from its segment.
+fn read_tail_block(
+    segments: &BTreeMap<u64, Arc<dyn BlockFile>>,
+    segment_size: u64,
+    written_offset: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let base_offset = align_down(written_offset);
+    let tail_size = (written_offset - base_offset) as usize;
+    if tail_size == 0 {
+        return Ok(Vec::new());
     }
-    if parsed.is_empty() {
-        return Err(StoreError::Record(wire::DecodeError::RecordTruncated {
-            needed: message::RECORD_SIZE_MIN_V1,
-            available: 0,
-        }));
-    }
-    Ok(parsed)
-}
-
-/// Topics become directory names under `consumequeue/`: RocketMQ's character set only, so a
-/// topic can never be `..` or hold a path separator.
-pub fn is_topic_valid(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= 127
-        && topic != "."
-        && topic != ".."
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
-}
-
-/// Assigns the record its queue offset (transaction PREPARED and ROLLBACK records take none)
-/// and stamps it in place.
-fn stamp_record(
-    state: &mut AppendState,
-    records: &mut [u8],
-    record: &ParsedRecord,
-    base_offset: u64,
-    store_timestamp: i64,
-) -> Result<AppendedRecord, StoreError> {
-    let queue_id = record.queue_id;
-    let queue_offset = if record.in_queue {
-        let topic_bytes = &records[record.topic_start..record.topic_start + record.topic_size];
-        let topic = std::str::from_utf8(topic_bytes).map_err(|_| StoreError::TopicInvalid {
-            topic: String::from_utf8_lossy(topic_bytes).into(),
+    let segment_base = base_offset - base_offset % segment_size;
+    let file = segments
+        .get(&segment_base)
+        .ok_or_else(|| StoreError::SegmentInvalid {
+            name: segment_name(segment_base),
+            reason: "missing but data is recorded in it".into(),
         })?;
-        let queues = match state.queue_offsets.get_mut(topic) {
-            Some(queues) => queues,
-            None => state.queue_offsets.entry(topic.to_string()).or_default(),
-        };
-        let next = queues.entry(queue_id).or_insert(0);
-        let queue_offset = *next;
-        *next += 1;
-        queue_offset
-    } else {
-        0
-    };
-    let size = record.size as u32;
-    let commit_log_offset = base_offset + record.start as u64;
-    message::stamp(
-        &mut records[record.start..record.start + record.size],
-        &AppendStamp {
-            queue_offset,
-            commit_log_offset: commit_log_offset as i64,
-            store_timestamp,
-        },
-    )?;
-    Ok(AppendedRecord {
-        commit_log_offset,
-        size,
-        queue_id,
-        queue_offset,
-        store_timestamp,
-    })
+    let mut block = AlignedBuffer::zeroed(BLOCK_SIZE);
+    file.read_at(block.as_mut_slice(), base_offset - segment_base)?;
+    Ok(block.as_slice()[..tail_size].to_vec())
 }

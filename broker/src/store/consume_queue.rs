@@ -77,7 +77,7 @@ impl ConsumeQueue {
                 return Err(invalid(&entry.path(), "name is not a file boundary".into()));
             }
             let length = entry.metadata()?.len();
-            if length != file_size {
+            if length > file_size {
                 return Err(invalid(
                     &entry.path(),
                     format!("{length} bytes, expected {file_size}"),
@@ -87,6 +87,15 @@ impl ConsumeQueue {
                 .read(true)
                 .write(true)
                 .open(entry.path())?;
+            if length < file_size {
+                // A crash between creating the file and sizing it: the missing units read as
+                // empty, and recovery re-dispatches whatever they should hold.
+                log::warn!(
+                    "{}: {length} bytes, extended to {file_size}",
+                    entry.path().display()
+                );
+                file.set_len(file_size)?;
+            }
             queue.files.insert(start / UNIT, file);
         }
         queue.find_max_offset()?;

@@ -1,8 +1,8 @@
 //! The storage seam and its one real implementation: [`BlockFile`] is what the commit log
 //! writes through, [`DirectFile`] is a file opened with `O_DIRECT` (or, where the filesystem
 //! refuses it, buffered with `fdatasync`). This module is the only place in the broker that
-//! calls `libc` or uses `unsafe`: `fallocate`, `statvfs`, `flock`, and the shared file mapping
-//! of [`MappedFile`] (index files).
+//! calls `libc` or uses `unsafe`: `fallocate`, `statvfs`, `statfs`, `flock`, and the shared
+//! file mappings of [`MappedFile`] (index files) and [`SharedMap`] (the crash journal).
 //!
 //! Threads: the flush thread writes and syncs, readers `pread` cold data, recovery does both
 //! before the store starts. A `DirectFile` is shared through `Arc` and needs no lock: `pwrite`
@@ -359,6 +359,206 @@ impl Drop for MappedFile {
             libc::munmap(self.pointer.cast(), self.length);
         }
     }
+}
+
+/// A file mapped shared, for the commit log's crash journal
+/// ([`super::journal::Journal`]): a header of atomic 64-bit words followed by regions that
+/// [`SharedMap::regions`] hands out once, each to exactly one [`MapRegion`]. Stores into a
+/// shared mapping land in the kernel's page cache, which outlives the process: what the
+/// broker wrote there before a `kill -9` is still in the file when it restarts.
+///
+/// The file is locked (`flock`) while mapped, so two brokers never share a journal.
+pub struct SharedMap {
+    pointer: *mut u8,
+    length: usize,
+    header_size: usize,
+    regions_taken: std::sync::atomic::AtomicBool,
+    file: File,
+}
+
+// SAFETY: the header is only accessed through atomics; every byte past it belongs to at most
+// one `MapRegion` (handed out once, checked by `regions_taken`), whose `&mut self` guards
+// writes; `read_before_regions` only runs while no region exists.
+unsafe impl Send for SharedMap {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMap {}
+
+impl SharedMap {
+    /// Maps `path` (created when absent) at exactly `size` bytes, the first `header_size` of
+    /// them atomic words; `fresh` empties it first (dropping every page it held). Refuses a
+    /// file another process has locked, before touching it.
+    pub fn open(
+        path: &Path,
+        size: usize,
+        header_size: usize,
+        fresh: bool,
+    ) -> io::Result<SharedMap> {
+        assert!(is_aligned(header_size as u64) && header_size <= size);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        // SAFETY: `flock` only takes the descriptor, owned by `file` and open for the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let error = io::Error::last_os_error();
+            return Err(io::Error::new(
+                error.kind(),
+                format!("{} is in use by another process ({error})", path.display()),
+            ));
+        }
+        if fresh {
+            file.set_len(0)?;
+        }
+        if file.metadata()?.len() != size as u64 {
+            file.set_len(size as u64)?;
+        }
+        // SAFETY: a fresh mapping of `size` bytes of an open descriptor; the kernel picks the
+        // address. The result is checked against MAP_FAILED before use.
+        let pointer = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if pointer == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(SharedMap {
+            pointer: pointer.cast(),
+            length: size,
+            header_size,
+            regions_taken: std::sync::atomic::AtomicBool::new(false),
+            file,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// Header word `index`.
+    pub fn word(&self, index: usize) -> &std::sync::atomic::AtomicU64 {
+        assert!(
+            (index + 1) * 8 <= self.header_size,
+            "header word {index} out of range"
+        );
+        // SAFETY: the mapping is page-aligned, so `index * 8` is 8-aligned; the word lies in
+        // the header, which is only ever accessed through atomics, and lives as long as
+        // `&self`.
+        unsafe { &*(self.pointer.add(index * 8) as *const std::sync::atomic::AtomicU64) }
+    }
+
+    /// Copies bytes past the header out of the mapping: replay reads the journal a crashed
+    /// run left before any region is handed out (so nobody writes them meanwhile).
+    pub fn read_before_regions(&self, offset: usize, out: &mut [u8]) {
+        assert!(!self
+            .regions_taken
+            .load(std::sync::atomic::Ordering::Acquire));
+        assert!(offset >= self.header_size && offset + out.len() <= self.length);
+        // SAFETY: in bounds (checked); no region exists, so no `&mut` to these bytes exists.
+        let bytes = unsafe { std::slice::from_raw_parts(self.pointer.add(offset), out.len()) };
+        out.copy_from_slice(bytes);
+    }
+
+    /// Splits everything past the header into `count` regions of `region_size` bytes; once.
+    pub fn regions(
+        self: &std::sync::Arc<Self>,
+        region_size: usize,
+        count: usize,
+    ) -> Vec<MapRegion> {
+        assert!(is_aligned(region_size as u64));
+        assert!(self.header_size + region_size * count <= self.length);
+        let taken = self
+            .regions_taken
+            .swap(true, std::sync::atomic::Ordering::AcqRel);
+        assert!(!taken, "journal regions handed out twice");
+        (0..count)
+            .map(|index| MapRegion {
+                map: self.clone(),
+                offset: self.header_size + index * region_size,
+                length: region_size,
+            })
+            .collect()
+    }
+
+    /// Gives the memory (or disk blocks) of a range back: it reads as zeros afterwards.
+    fn discard(&self, offset: usize, length: usize) -> io::Result<()> {
+        let (start, size) = (offset as libc::off_t, length as libc::off_t);
+        let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+        // SAFETY: `fallocate` only reads its integer arguments; the descriptor is owned by
+        // `self.file` and open for the call.
+        if unsafe { libc::fallocate(self.file.as_raw_fd(), mode, start, size) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+impl Drop for SharedMap {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `open`, once; every `MapRegion` holds an `Arc` of
+        // this map, so none outlives it.
+        unsafe {
+            libc::munmap(self.pointer.cast(), self.length);
+        }
+    }
+}
+
+/// One region of a [`SharedMap`], owned by exactly one value: block-aligned, written only
+/// through `&mut self`.
+pub struct MapRegion {
+    map: std::sync::Arc<SharedMap>,
+    offset: usize,
+    length: usize,
+}
+
+impl MapRegion {
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the range is inside the live mapping (checked when the regions were made)
+        // and belongs to this value alone; writers need `&mut self`.
+        unsafe { std::slice::from_raw_parts(self.map.pointer.add(self.offset), self.length) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` makes this the only reference to the range.
+        unsafe { std::slice::from_raw_parts_mut(self.map.pointer.add(self.offset), self.length) }
+    }
+
+    /// Byte offset in the mapped file.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Releases the region's pages (they read as zeros afterwards).
+    pub fn discard(&mut self) -> io::Result<()> {
+        self.map.discard(self.offset, self.length)
+    }
+}
+
+/// Whether `path` is on a tmpfs: memory that outlives a process but not the machine.
+pub fn is_tmpfs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `statfs` is plain old data; all-zero is a valid value that the call overwrites.
+    let mut stats: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a NUL-terminated string alive for the call; `stats` is a valid
+    // out-pointer to a `statfs`.
+    let result = unsafe { libc::statfs(c_path.as_ptr(), &mut stats) };
+    result == 0 && stats.f_type as i64 == TMPFS_MAGIC
 }
 
 #[cfg(test)]

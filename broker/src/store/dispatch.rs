@@ -255,6 +255,9 @@ impl Dispatcher {
                 stop.try_recv(),
                 Err(crossbeam::channel::TryRecvError::Empty)
             );
+            if stopping && self.log.is_halted() {
+                return;
+            }
             let before = self.dispatched_offset();
             match self.dispatch_available() {
                 Ok(_) if failing => {

@@ -34,6 +34,8 @@ pub const STAGING_SIZE: usize = 4 << 20;
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// In SYNC_FLUSH the thread also wakes this often to notice shutdown.
 const SYNC_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How often cold journal slots give their memory back.
+const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {
@@ -108,6 +110,7 @@ fn write_range(
 pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
     let mut staging = AlignedBuffer::zeroed(STAGING_SIZE.max(log.config().chunk_size));
     let mut last_flush = Instant::now();
+    let mut last_release = Instant::now();
     loop {
         let stopping = match mode {
             FlushMode::Sync => {
@@ -139,15 +142,26 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
         {
             let dirty = log.written_offset() - log.flushed_offset();
             let thorough = last_flush.elapsed() >= thorough_interval;
+            // A chunk's backlog is always written (the loop above did not sleep for it): a
+            // least size above a chunk must not turn this into a busy loop.
+            let least_size = least_size.min(log.config().chunk_size as u64);
             if !stopping && dirty < least_size && !(thorough && dirty > 0) {
                 continue;
             }
+        }
+        if stopping && log.is_halted() {
+            // A simulated crash: nothing more reaches the disk.
+            return;
         }
         if log.written_offset() > log.flushed_offset() {
             flush_or_report(&log, &mut staging, &stop);
             last_flush = Instant::now();
         }
         preallocate_next_segment(&log);
+        if last_release.elapsed() >= RELEASE_INTERVAL {
+            log.release_cold_memory();
+            last_release = Instant::now();
+        }
         if stopping {
             return;
         }

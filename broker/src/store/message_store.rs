@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
+use super::aligned_buffer::align_down;
 use super::checkpoint::{AbortMarker, CheckpointFile};
 use super::commit_log::{AppendResult, CommitLog, CommitLogConfig};
 use super::consume_queue::{lock_queue, ConsumeQueues};
@@ -22,7 +23,8 @@ use super::dispatch::{ArrivalListener, Dispatcher};
 use super::error::StoreError;
 use super::flush::{self, FlushMode};
 use super::index::{IndexConfig, MessageIndex};
-use super::recovery::{self, RecoveryReport};
+use super::journal::{self, Journal, JournalConfig, JournalLoad, JournalShape};
+use super::recovery::{self, JournalOutcome, RecoveryReport};
 use super::retention::{self, RetentionConfig};
 use super::storage::{DirStorage, Storage};
 
@@ -41,6 +43,8 @@ pub struct StoreConfig {
     pub retention: RetentionConfig,
     /// `messageIndexEnable` = false leaves this `None`: no index, QUERY_MESSAGE finds nothing.
     pub index: Option<IndexConfig>,
+    /// The crash journal of the commit log's memory (`journalEnable`, `journalDir`).
+    pub journal: JournalConfig,
 }
 
 impl StoreConfig {
@@ -54,6 +58,7 @@ impl StoreConfig {
             direct_io: true,
             retention: RetentionConfig::default(),
             index: Some(IndexConfig::default()),
+            journal: JournalConfig::default(),
         }
     }
 }
@@ -98,11 +103,13 @@ impl MessageStore {
         let segment_size = config.commit_log.segment_size;
         let clean_end = checkpoint.filter(|_| !crashed).map(|c| c.flushed_offset);
         let crash_start = checkpoint.map(|c| c.flushed_offset - c.flushed_offset % segment_size);
-        let report = recovery::recover(storage.as_ref(), segment_size, clean_end, crash_start)?;
+        let mut report = recovery::recover(storage.as_ref(), segment_size, clean_end, crash_start)?;
+        let journal = open_journal(&config, storage.as_ref(), &mut report)?;
         let log = Arc::new(CommitLog::open(
             storage,
             config.commit_log.clone(),
             report.valid_end,
+            journal,
         )?);
         let queues = Arc::new(ConsumeQueues::load(
             &config.root.join("consumequeue"),
@@ -126,18 +133,9 @@ impl MessageStore {
             index,
         ));
         let redispatched = dispatcher.dispatch_available()?;
-        for (topic, queue_id, queue) in queues.all() {
-            let next = lock_queue(&queue).max_offset();
-            log.set_queue_offset(&topic, queue_id, next as i64);
-        }
+        rebuild_queue_offsets(&log, &queues);
         dispatcher.checkpoint(&checkpoint_file)?;
-        log::info!(
-            "store opened at {}: {} recovery, valid to {}, {redispatched} record(s) re-dispatched{}",
-            config.root.display(),
-            if report.clean { "clean" } else { "crash" },
-            report.valid_end,
-            if log.is_direct() { "" } else { " (buffered I/O)" }
-        );
+        log_opened(&config, &report, &log, redispatched);
         let store = MessageStore {
             config,
             log,
@@ -262,14 +260,22 @@ impl MessageStore {
             self.dispatcher.dispatch_available()?;
             self.dispatcher.checkpoint(&self.checkpoint)?;
             abort.remove()?;
+            // Only now: everything is in the segments, and a crash before this line still
+            // found the journal (a clean start ignores one left behind).
+            if let Some(journal) = self.log.journal() {
+                journal.clone().remove()?;
+            }
             log::info!("store at {} stopped cleanly", self.config.root.display());
         }
         Ok(())
     }
 
-    /// Stops the threads but leaves the abort marker, so the next open recovers as after a
-    /// crash; for crash tests that need the process to survive.
+    /// Leaves the store as a `kill -9` would: the threads stop without a last flush or
+    /// checkpoint, the abort marker and the journal stay; for crash tests that need the
+    /// process to survive. (Unsynced writes to the segments are the storage's to lose: see
+    /// [`super::mem_file::MemStorage::crash`].)
     pub fn abandon(self) {
+        self.log.halt();
         self.stop_threads();
         let abort = self.abort.lock().unwrap_or_else(|p| p.into_inner()).take();
         std::mem::forget(abort);
@@ -302,6 +308,33 @@ impl Drop for MessageStore {
     }
 }
 
+/// The commit log's next queue offset of every queue, from the consume queues (which hold
+/// everything dispatched).
+fn rebuild_queue_offsets(log: &CommitLog, queues: &ConsumeQueues) {
+    for (topic, queue_id, queue) in queues.all() {
+        let next = lock_queue(&queue).max_offset();
+        log.set_queue_offset(&topic, queue_id, next as i64);
+    }
+}
+
+fn log_opened(config: &StoreConfig, report: &RecoveryReport, log: &CommitLog, redispatched: usize) {
+    let journal = log
+        .journal()
+        .map_or("off".to_string(), |j| j.path().display().to_string());
+    log::info!(
+        "store opened at {}: {} recovery, valid to {}, {redispatched} record(s) \
+         re-dispatched, journal {journal}{}",
+        config.root.display(),
+        if report.clean { "clean" } else { "crash" },
+        report.valid_end,
+        if log.is_direct() {
+            ""
+        } else {
+            " (buffered I/O)"
+        }
+    );
+}
+
 /// Cuts every consume queue back to what points below `dispatch_from` (re-dispatch rebuilds
 /// the rest) and past retention's `min_offset`.
 fn truncate_queues(
@@ -318,6 +351,61 @@ fn truncate_queues(
         }
     }
     Ok(())
+}
+
+/// Replays the journal a crash left (when the last stop was not clean) into the segments,
+/// noting it in `report`, then opens the journal this run writes to.
+fn open_journal(
+    config: &StoreConfig,
+    storage: &dyn Storage,
+    report: &mut RecoveryReport,
+) -> Result<Option<Arc<Journal>>, StoreError> {
+    let segment_size = config.commit_log.segment_size;
+    if !config.journal.enabled {
+        if !report.clean {
+            report.journal = JournalOutcome::Missing;
+        }
+        return Ok(None);
+    }
+    let pointer = journal::pointer_for(&config.root, &config.journal)?;
+    if !report.clean {
+        let from = align_down(report.valid_end);
+        report.journal = match journal::load(&pointer, from)? {
+            JournalLoad::Image(image) => {
+                let (outcome, end) =
+                    recovery::replay(storage, segment_size, report.valid_end, &image)?;
+                report.valid_end = end;
+                outcome
+            }
+            JournalLoad::Missing => JournalOutcome::Missing,
+            JournalLoad::Ignored(reason) => JournalOutcome::Ignored(reason),
+        };
+        match &report.journal {
+            JournalOutcome::Replayed { from, to, records } => log::warn!(
+                "commit log recovery: {records} record(s) from {from} to {to} replayed from \
+                 the journal"
+            ),
+            JournalOutcome::NotNeeded => {}
+            JournalOutcome::Missing => log::warn!(
+                "commit log recovery: no journal after a crash (machine restart?): what was \
+                 not flushed before it is gone"
+            ),
+            JournalOutcome::Ignored(reason) => {
+                log::warn!("commit log recovery: journal not used: {reason}")
+            }
+        }
+    }
+    let shape = JournalShape {
+        slot_size: config.commit_log.chunk_size,
+        slot_count: config.commit_log.journal_slot_count(),
+        segment_size,
+    };
+    Ok(Some(journal::open_fresh(
+        &config.root,
+        &config.journal,
+        &pointer,
+        shape,
+    )?))
 }
 
 fn open_index(config: &StoreConfig, log_end: u64) -> Result<Option<Arc<MessageIndex>>, StoreError> {

@@ -2,8 +2,15 @@
 //! consume queues built from it, flush (group commit), checkpoint and crash recovery, and
 //! retention.
 //!
+//! Durability: O_DIRECT means no page cache holds what is not yet flushed, so the commit
+//! log's memory (the unflushed tail and the read window) is itself a shared mapping on tmpfs,
+//! the crash journal ([`journal`]): a dead process leaves it behind, and recovery replays it
+//! past the segments' end. A process crash loses nothing appended in either flush mode; a
+//! machine crash loses the journal and, under ASYNC_FLUSH, the unflushed tail, whose size
+//! appends are held to (`FlushBehind` past `unflushed_size_max`).
+//!
 //! ```text
-//!   appenders (any thread) ──copy+stamp──▶ CommitLog chunks (memory, block-aligned)
+//!   appenders (any thread) ──copy+stamp──▶ CommitLog chunks (journal slots, block-aligned)
 //!                                               │                 │
 //!                       store-flush thread ◀────┘                 └────▶ store-dispatch thread
 //!                  pwrite whole blocks + fdatasync                     consume-queue units,
@@ -17,6 +24,7 @@
 //! `unsafe` or `libc`.
 
 pub mod aligned_buffer;
+pub mod append_records;
 pub mod checkpoint;
 pub mod chunks;
 pub mod commit_log;
@@ -26,6 +34,7 @@ pub mod dispatch;
 pub mod error;
 pub mod flush;
 pub mod index;
+pub mod journal;
 pub mod mem_file;
 pub mod message_store;
 pub mod query;
@@ -38,10 +47,13 @@ pub use dispatch::{Arrival, ArrivalListener};
 pub use error::StoreError;
 pub use flush::FlushMode;
 pub use index::{IndexConfig, IndexProgress};
+pub use journal::JournalConfig;
 pub use message_store::{MessageStore, StoreConfig};
 pub use query::{GetResult, GetStatus};
-pub use recovery::{Cut, RecoveryReport};
+pub use recovery::{Cut, JournalOutcome, RecoveryReport};
 pub use retention::{RetentionConfig, RetentionPass};
 
+#[cfg(test)]
+mod journal_tests;
 #[cfg(test)]
 pub(crate) mod tests;

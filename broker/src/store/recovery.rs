@@ -19,6 +19,7 @@ use super::aligned_buffer::{align_down, align_up, AlignedBuffer, BLOCK_SIZE};
 use super::commit_log::{parse_segment_name, segment_name};
 use super::direct_file::BlockFile;
 use super::error::StoreError;
+use super::journal::JournalImage;
 use super::storage::Storage;
 
 const WINDOW_SIZE: usize = 1 << 20;
@@ -41,9 +42,32 @@ pub struct RecoveryReport {
     pub clean: bool,
     /// Where verification started (the valid end itself after a clean stop).
     pub verified_from: u64,
+    /// Where the log ends: the segments' valid end, then what the journal added.
     pub valid_end: u64,
     pub records_verified: u64,
     pub cut: Option<Cut>,
+    pub journal: JournalOutcome,
+}
+
+/// What the crash journal gave recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalOutcome {
+    /// A clean stop, or nothing was in the journal past the segments' end.
+    NotNeeded,
+    /// Records verified from the journal and written to the segments.
+    Replayed { from: u64, to: u64, records: u64 },
+    /// After a crash, no journal: the machine went down (tmpfs emptied), or journaling is off.
+    Missing,
+    /// After a crash, a journal that could not be used, and why.
+    Ignored(String),
+}
+
+impl JournalOutcome {
+    /// Whether recovery may have lost what was appended before the crash (the journal was not
+    /// there to give it back).
+    pub fn may_have_lost_data(&self, clean: bool) -> bool {
+        !clean && matches!(self, JournalOutcome::Missing | JournalOutcome::Ignored(_))
+    }
 }
 
 type Segments = BTreeMap<u64, Arc<dyn BlockFile>>;
@@ -145,9 +169,44 @@ enum Step {
     Cut(String),
 }
 
+/// One segment's bytes by position: read from its file, or from a journal image.
+trait SegmentBytes {
+    /// Up to `size` bytes from `position` (fewer where the source ends).
+    fn bytes(&mut self, position: u64, size: usize) -> Result<&[u8], StoreError>;
+}
+
+struct FileBytes<'a> {
+    window: &'a mut Window,
+    file: &'a dyn BlockFile,
+}
+
+impl SegmentBytes for FileBytes<'_> {
+    fn bytes(&mut self, position: u64, size: usize) -> Result<&[u8], StoreError> {
+        self.window.bytes(self.file, position, size)
+    }
+}
+
+/// The bytes of a journal image that fall in the segment at `segment_base`.
+struct MemoryBytes<'a> {
+    segment_base: u64,
+    image: &'a JournalImage,
+}
+
+impl SegmentBytes for MemoryBytes<'_> {
+    fn bytes(&mut self, position: u64, size: usize) -> Result<&[u8], StoreError> {
+        let offset = self.segment_base + position;
+        let image = self.image;
+        if offset < image.start {
+            return Ok(&[]);
+        }
+        let at = ((offset - image.start) as usize).min(image.bytes.len());
+        let end = (at + size).min(image.bytes.len());
+        Ok(&image.bytes[at..end])
+    }
+}
+
 fn verify_one(
-    window: &mut Window,
-    file: &dyn BlockFile,
+    source: &mut dyn SegmentBytes,
     base: u64,
     position: u64,
     segment_size: u64,
@@ -158,7 +217,7 @@ fn verify_one(
             "{remaining} bytes left before the segment end"
         )));
     }
-    let header = match message::peek(window.bytes(file, position, BLANK_RECORD_SIZE)?) {
+    let header = match message::peek(source.bytes(position, BLANK_RECORD_SIZE)?) {
         Ok(header) => header,
         Err(error) => return Ok(Step::Cut(error.to_string())),
     };
@@ -178,9 +237,9 @@ fn verify_one(
         }
         RecordKind::Message(_) => {}
     }
-    let bytes = window.bytes(file, position, size as usize)?;
+    let bytes = source.bytes(position, size as usize)?;
     if (bytes.len() as u64) < size {
-        return Ok(Step::Cut("record past the end of the file".into()));
+        return Ok(Step::Cut("record past the end of the data".into()));
     }
     match RecordView::decode(bytes, true) {
         Ok((view, _)) if view.commit_log_offset as u64 == base + position => {
@@ -213,6 +272,7 @@ pub fn recover(
             valid_end: 0,
             records_verified: 0,
             cut: None,
+            journal: JournalOutcome::NotNeeded,
         });
     };
     let in_range = |offset: u64| offset >= first && offset <= last + segment_size;
@@ -223,6 +283,7 @@ pub fn recover(
             valid_end: end,
             records_verified: 0,
             cut: None,
+            journal: JournalOutcome::NotNeeded,
         });
     }
     let start = crash_start
@@ -245,7 +306,109 @@ pub fn recover(
         valid_end: offset,
         records_verified,
         cut,
+        journal: JournalOutcome::NotNeeded,
     })
+}
+
+/// Replays a crashed run's journal past `disk_end`, the segments' valid end: verifies its
+/// records as [`recover`] verifies the segments, writes the valid ones to their segments
+/// (creating them) and syncs them. Returns the outcome and the new end.
+pub fn replay(
+    storage: &dyn Storage,
+    segment_size: u64,
+    disk_end: u64,
+    image: &JournalImage,
+) -> Result<(JournalOutcome, u64), StoreError> {
+    if image.written_offset <= disk_end {
+        return Ok((JournalOutcome::NotNeeded, disk_end));
+    }
+    assert_eq!(
+        image.start,
+        align_down(disk_end),
+        "image must start at the tail block"
+    );
+    if (image.bytes.len() as u64) < disk_end - image.start
+        || !tail_matches(storage, segment_size, disk_end, image)?
+    {
+        let reason = "it does not hold the segments' last block".to_string();
+        return Ok((JournalOutcome::Ignored(reason), disk_end));
+    }
+    let mut offset = disk_end;
+    let mut records = 0;
+    while offset < image.written_offset {
+        let base = offset - offset % segment_size;
+        let mut source = MemoryBytes {
+            segment_base: base,
+            image,
+        };
+        match verify_one(&mut source, base, offset - base, segment_size)? {
+            Step::Advance(size) => {
+                offset += size;
+                records += 1;
+            }
+            Step::End => break,
+            Step::Cut(reason) => {
+                log::warn!("journal replay stops at {offset}: {reason}");
+                break;
+            }
+        }
+    }
+    write_replayed(storage, segment_size, image, offset)?;
+    let outcome = JournalOutcome::Replayed {
+        from: disk_end,
+        to: offset,
+        records,
+    };
+    Ok((outcome, offset))
+}
+
+/// Whether the journal's bytes of the block holding `disk_end` are the segment's.
+fn tail_matches(
+    storage: &dyn Storage,
+    segment_size: u64,
+    disk_end: u64,
+    image: &JournalImage,
+) -> Result<bool, StoreError> {
+    let kept = (disk_end - image.start) as usize;
+    if kept == 0 {
+        return Ok(true);
+    }
+    let base = image.start - image.start % segment_size;
+    let file = storage.open(&segment_name(base), segment_size)?;
+    let mut block = AlignedBuffer::zeroed(BLOCK_SIZE);
+    file.read_at(block.as_mut_slice(), image.start - base)?;
+    Ok(block.as_slice()[..kept] == image.bytes[..kept])
+}
+
+/// Writes the image's bytes below `end` from its start (the segments' tail block) to the
+/// segments in whole blocks, zeros past `end`, and syncs every file written.
+fn write_replayed(
+    storage: &dyn Storage,
+    segment_size: u64,
+    image: &JournalImage,
+    end: u64,
+) -> Result<(), StoreError> {
+    let mut staging = AlignedBuffer::zeroed(WINDOW_SIZE);
+    let mut at = image.start;
+    while at < end {
+        let base = at - at % segment_size;
+        let file = storage.open(&segment_name(base), segment_size)?;
+        let segment_stop = align_up(end).min(base + segment_size);
+        while at < segment_stop {
+            let length = ((segment_stop - at) as usize).min(WINDOW_SIZE);
+            let buffer = &mut staging.as_mut_slice()[..length];
+            buffer.fill(0);
+            let from = (at - image.start) as usize;
+            let data_end = ((end - image.start) as usize).min(from + length);
+            if data_end > from {
+                buffer[..data_end - from].copy_from_slice(&image.bytes[from..data_end]);
+            }
+            file.write_at(buffer, at - base)?;
+            at += length as u64;
+        }
+        file.sync_data()?;
+    }
+    Ok(())
 }
 
 /// Verifies records from `start` until the end of valid data; returns that end, the records
@@ -268,13 +431,11 @@ fn walk(
             window = Window::new();
             window_base = base;
         }
-        match verify_one(
-            &mut window,
-            file.as_ref(),
-            base,
-            offset - base,
-            segment_size,
-        )? {
+        let mut source = FileBytes {
+            window: &mut window,
+            file: file.as_ref(),
+        };
+        match verify_one(&mut source, base, offset - base, segment_size)? {
             Step::Advance(size) => {
                 offset += size;
                 records_verified += 1;
