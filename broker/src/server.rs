@@ -220,6 +220,26 @@ fn open_store(
     Ok(Arc::new(store))
 }
 
+/// Rule 2 of `consumer_offset`: offsets past the recovered end of their queue are clamped to
+/// it and written before the broker serves. A failed write leaves the table dirty for the
+/// periodic persist.
+fn clamp_offsets_to_store(offsets: &mut ConsumerOffsetManager, store: &MessageStore) {
+    let clamped =
+        offsets.clamp_to_queue_ends(|topic, queue_id| store.queue_offsets(topic, queue_id).1);
+    if clamped.is_empty() {
+        return;
+    }
+    for (group, count) in &clamped {
+        log::warn!(
+            "consumer group {group}: {count} committed offset(s) past the recovered end of \
+             their queue, clamped to it"
+        );
+    }
+    if let Err(error) = offsets.persist() {
+        log::error!("cannot write the clamped consumer offsets now: {error}; retrying later");
+    }
+}
+
 pub(crate) fn store_io(error: StoreError) -> io::Error {
     match error {
         StoreError::Io(error) => error,
@@ -237,7 +257,8 @@ impl Broker {
         persister: Persister,
     ) -> io::Result<Broker> {
         let topics = TopicConfigManager::load(&config)?;
-        let offsets = ConsumerOffsetManager::load(&config.store_path_root_dir)?;
+        let mut offsets = ConsumerOffsetManager::load(&config.store_path_root_dir)?;
+        clamp_offsets_to_store(&mut offsets, &store);
         let groups = SubscriptionGroupManager::load(&config)?;
         let durable_state = DurableState::new(topics.data_version(), groups.data_version());
         let namesrvs = registration::resolve(&config.namesrv_addrs).map_err(io::Error::other)?;

@@ -1,7 +1,10 @@
 //! Admin changes are on disk before their answer: a topic, a subscription group and a broker
 //! config update each survive a `kill -9` sent the moment their answer arrives, round after
 //! round on one store, and so does the topic a send auto-created with its acked message; a
-//! write the disk refuses answers SYSTEM_ERROR.
+//! write the disk refuses answers SYSTEM_ERROR. And committed consumer offsets never point
+//! past the log: a commit past a queue's end is stored as the end, and offsets past the
+//! recovered end at start (as an ASYNC_FLUSH machine crash leaves them) are clamped to it,
+//! logged once per group and written.
 
 mod cluster;
 
@@ -9,6 +12,8 @@ use std::time::Duration;
 
 use cluster::*;
 use integration::{wait_until, RawClient};
+use wire::body::ConsumerOffsetWrapper;
+use wire::headers::pull::PullSysFlag;
 use wire::{RemotingCommand, RequestCode, ResponseCode};
 
 /// Nothing is created behind the test's back: a topic or group that exists after the restart
@@ -197,4 +202,127 @@ fn a_change_the_disk_refuses_answers_system_error_and_is_retried() {
         wait_until(Duration::from_secs(20), written),
         "never retried"
     );
+}
+
+fn commit(addr: std::net::SocketAddr, group: &str, queue_id: i32, offset: i64) {
+    let update = RemotingCommand::request(RequestCode::UPDATE_CONSUMER_OFFSET, 0)
+        .with_ext("consumerGroup", group)
+        .with_ext("topic", "Clamp")
+        .with_ext("queueId", queue_id.to_string())
+        .with_ext("commitOffset", offset.to_string());
+    assert_eq!(call(addr, update).response_code(), ResponseCode::SUCCESS);
+}
+
+fn committed(addr: std::net::SocketAddr, group: &str, queue_id: i32) -> String {
+    let query = RemotingCommand::request(RequestCode::QUERY_CONSUMER_OFFSET, 0)
+        .with_ext("consumerGroup", group)
+        .with_ext("topic", "Clamp")
+        .with_ext("queueId", queue_id.to_string());
+    let answer = call(addr, query);
+    assert_eq!(
+        answer.response_code(),
+        ResponseCode::SUCCESS,
+        "{:?}",
+        answer.remark
+    );
+    ext(&answer, "offset")
+}
+
+/// A pull of queue 0 from offset 0 that carries a commit of `offset` for `group`.
+fn pull_committing(addr: std::net::SocketAddr, group: &str, offset: i64) {
+    let flags = PullSysFlag::new(true, false, true, false).bits();
+    let pull = pull_request("Clamp", 0, 0, "*", 0)
+        .with_ext("consumerGroup", group)
+        .with_ext("sysFlag", flags.to_string())
+        .with_ext("commitOffset", offset.to_string());
+    assert_eq!(call(addr, pull).response_code(), ResponseCode::SUCCESS);
+}
+
+/// Three messages in queue 0 of "Clamp" (2 queues), dispatched.
+fn clamp_cluster() -> Cluster {
+    let cluster = Cluster::start("");
+    let addr = cluster.broker_addr();
+    create_topic_on(addr, "Clamp", 2);
+    let mut client = cluster.client();
+    for n in 0..3 {
+        let sent = send(&mut client, "Clamp", 0, &format!("c{n}"), "x");
+        assert_eq!(sent.response_code(), ResponseCode::SUCCESS);
+    }
+    assert!(wait_until(Duration::from_secs(10), || {
+        max_offset(addr, "Clamp", 0) == 3
+    }));
+    cluster
+}
+
+#[test]
+fn a_commit_past_the_end_of_its_queue_is_stored_as_the_end() {
+    let cluster = clamp_cluster();
+    let addr = cluster.broker_addr();
+    commit(addr, "cg", 0, 2);
+    assert_eq!(
+        committed(addr, "cg", 0),
+        "2",
+        "a commit within the queue is kept"
+    );
+    commit(addr, "cg", 0, 100);
+    assert_eq!(
+        committed(addr, "cg", 0),
+        "3",
+        "a commit past the end is the end"
+    );
+    commit(addr, "cg", 1, 5);
+    assert_eq!(committed(addr, "cg", 1), "0", "an empty queue ends at 0");
+    pull_committing(addr, "puller", 1);
+    assert_eq!(committed(addr, "puller", 0), "1");
+    pull_committing(addr, "puller", 50);
+    assert_eq!(
+        committed(addr, "puller", 0),
+        "3",
+        "a pull's commit is clamped too"
+    );
+}
+
+#[test]
+fn offsets_past_the_recovered_end_are_clamped_at_start() {
+    let mut cluster = clamp_cluster();
+    commit(cluster.broker_addr(), "cg", 0, 2);
+    // As an ASYNC_FLUSH machine crash leaves it: offsets past what the log recovers.
+    cluster.stop_broker(libc::SIGTERM);
+    let file = cluster.dir.path().join("store/config/consumerOffset.json");
+    let past = r#"{"offsetTable":{"Clamp@cg":{0:40,1:9},"Clamp@other":{0:2},"Gone@cg":{0:4}}}"#;
+    std::fs::write(&file, past).unwrap();
+    cluster.start_broker("");
+    let addr = cluster.broker_addr();
+    assert_eq!(committed(addr, "cg", 0), "3");
+    assert_eq!(committed(addr, "cg", 1), "0");
+    assert_eq!(
+        committed(addr, "other", 0),
+        "2",
+        "within the log: untouched"
+    );
+    let written = ConsumerOffsetWrapper::decode(&std::fs::read(&file).unwrap()).unwrap();
+    let table = &written.offset_table;
+    assert_eq!(
+        table["Clamp@cg"].get(&0),
+        Some(&3),
+        "the clamp is written at start"
+    );
+    assert_eq!(table["Clamp@cg"].get(&1), Some(&0));
+    assert_eq!(
+        table["Gone@cg"].get(&0),
+        Some(&0),
+        "a queue the store lacks ends at 0"
+    );
+    assert_eq!(table["Clamp@other"].get(&0), Some(&2));
+    let log = std::fs::read_to_string(cluster.dir.path().join("broker.log")).unwrap();
+    let told = |group: &str| {
+        log.lines()
+            .filter(|line| line.contains(&format!("consumer group {group}: ")))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let cg = told("cg");
+    assert_eq!(cg.len(), 1, "one line per group: {cg:?}");
+    assert!(cg[0].contains("3 committed offset(s)"), "{}", cg[0]);
+    assert!(told("other").is_empty());
 }

@@ -256,13 +256,27 @@ impl Broker {
 
     fn on_update_consumer_offset(&mut self, request: &RemotingCommand) -> Answer {
         let header: UpdateConsumerOffsetRequestHeader = read(request)?;
-        self.offsets.commit(
+        self.commit_consumer_offset(
             &header.consumer_group,
             &header.topic,
             header.queue_id,
             header.commit_offset,
         );
         Ok(ok(request))
+    }
+
+    /// Stores a group's next offset in a queue, at most the queue's current max offset
+    /// (rule 1 of `consumer_offset`); returns what was stored. Written periodically.
+    pub(crate) fn commit_consumer_offset(
+        &mut self,
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> i64 {
+        let (_, max_offset) = self.store.queue_offsets(topic, queue_id);
+        self.offsets
+            .commit_clamped(group, topic, queue_id, offset, max_offset)
     }
 
     fn on_queue_offset(&self, request: &RemotingCommand, max: bool) -> Answer {

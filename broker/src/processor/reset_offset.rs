@@ -47,7 +47,7 @@ impl Broker {
                 Some(current) if current >= 0 && !header.is_force && target > current => current,
                 _ => target,
             };
-            self.offsets.commit(group, topic, queue_id, offset);
+            let offset = self.commit_consumer_offset(group, topic, queue_id, offset);
             let queue = MessageQueue {
                 broker_name: self.config.broker_name.clone(),
                 queue_id,
