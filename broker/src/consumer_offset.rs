@@ -6,9 +6,30 @@
 //! [`ConsumerOffsetManager::take_snapshot`] for a persister thread, so an unchanged table is
 //! never rewritten.
 //!
+//! Consumer commits are not admin changes: they stay periodic as upstream's, while the admin
+//! changes of this table (INVOKE_BROKER_TO_RESET_OFFSET, DELETE_TOPIC_IN_BROKER,
+//! DELETE_SUBSCRIPTIONGROUP with removeOffset) are written before their answer goes out
+//! (`crate::state_commit`).
+//!
 //! Invariants: keys are `topic@group` (topic and group names cannot contain `@`); a commit
-//! overwrites unconditionally, even with a smaller offset (upstream: a consumer reset is
-//! legitimate), and sets `dirty` only when a value actually changes.
+//! overwrites, even with a smaller offset (upstream: a consumer reset is legitimate), and sets
+//! `dirty` only when a value actually changes.
+//!
+//! Rules for offsets past the end of the log (a committed offset is the next queue offset the
+//! group consumes, so one past the queue's max offset would skip the messages stored there
+//! later):
+//! 1. A commit (UPDATE_CONSUMER_OFFSET, the commit piggy-backed on a pull, an offset reset)
+//!    past its queue's current max offset is stored as that max offset
+//!    ([`ConsumerOffsetManager::commit_clamped`]); a queue the store does not have ends at 0.
+//!    The max offset counts what has been dispatched, which is all a consumer could have seen.
+//! 2. At start, once the store has recovered (torn tail cut, consume queues rebuilt to the
+//!    recovered end), every committed offset past its queue's max offset is set to it
+//!    ([`ConsumerOffsetManager::clamp_to_queue_ends`]), logged once per group with the count
+//!    of queues clamped, and the file is rewritten before the broker serves. Under ASYNC_FLUSH
+//!    a machine crash loses the unflushed tail while offsets committed for it survive; the
+//!    next messages stored at those queue offsets would otherwise never reach the group.
+//! 3. Offsets at or below the end are never changed, nor are negative ones (upstream's "no
+//!    offset" marker). Clamping can make a group consume a message twice, never skip one.
 //!
 //! File `<storePathRootDir>/config/consumerOffset.json` in fastjson's form, integer keys
 //! unquoted (read tolerantly, quoted or not; the previous content kept in `.bak`):
@@ -91,6 +112,48 @@ impl ConsumerOffsetManager {
             _ => {}
         }
         self.dirty = true;
+    }
+
+    /// [`Self::commit`] with rule 1: `offset` is stored as at most `max_offset`, the queue's
+    /// current end. Returns what was stored.
+    pub fn commit_clamped(
+        &mut self,
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_offset: u64,
+    ) -> i64 {
+        let end = i64::try_from(max_offset).unwrap_or(i64::MAX);
+        let stored = offset.min(end);
+        if stored != offset {
+            log::debug!("commit of {group} on {topic}:{queue_id} at {offset} clamped to {end}");
+        }
+        self.commit(group, topic, queue_id, stored);
+        stored
+    }
+
+    /// Rule 2, at start: every offset past its queue's end (`max_offset(topic, queue_id)`) is
+    /// set to the end. Returns, per group, how many queues were clamped (none: empty).
+    pub fn clamp_to_queue_ends(
+        &mut self,
+        max_offset: impl Fn(&str, i32) -> u64,
+    ) -> BTreeMap<String, usize> {
+        let mut clamped: BTreeMap<String, usize> = BTreeMap::new();
+        for (key, queues) in self.table.iter_mut() {
+            let Some((topic, group)) = split_key(key) else {
+                continue;
+            };
+            for (queue_id, offset) in queues.iter_mut() {
+                let end = i64::try_from(max_offset(topic, *queue_id)).unwrap_or(i64::MAX);
+                if *offset > end {
+                    *offset = end;
+                    *clamped.entry(group.to_string()).or_default() += 1;
+                }
+            }
+        }
+        self.dirty |= !clamped.is_empty();
+        clamped
     }
 
     /// The committed next offset, `None` if the group never committed one for the queue.
@@ -292,6 +355,61 @@ mod tests {
         let error = ConsumerOffsetManager::load(&root).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_commit_past_the_end_is_stored_as_the_end() {
+        let mut manager = ConsumerOffsetManager::new(Path::new("/nonexistent"));
+        assert_eq!(manager.commit_clamped("g", "T", 0, 120, 100), 100);
+        assert_eq!(manager.query("g", "T", 0), Some(100));
+        assert_eq!(
+            manager.commit_clamped("g", "T", 0, 40, 100),
+            40,
+            "moving back is kept"
+        );
+        assert_eq!(
+            manager.commit_clamped("g", "T", 1, 5, 0),
+            0,
+            "a queue the store lacks"
+        );
+        assert_eq!(
+            manager.commit_clamped("g", "T", 2, -1, 0),
+            -1,
+            "no offset stays so"
+        );
+        assert_eq!(manager.query("g", "T", 0), Some(40));
+    }
+
+    #[test]
+    fn offsets_past_the_recovered_end_are_clamped_per_group() {
+        let mut manager = ConsumerOffsetManager::new(Path::new("/nonexistent"));
+        manager.commit("g1", "T", 0, 500);
+        manager.commit("g1", "T", 1, 90);
+        manager.commit("g1", "U", 0, 7);
+        manager.commit("g2", "T", 0, 100);
+        manager.commit("g2", "T", 3, -1);
+        manager.take_snapshot();
+        let ends = |topic: &str, queue_id: i32| match (topic, queue_id) {
+            ("T", 0) => 100,
+            ("T", 1) => 100,
+            _ => 0,
+        };
+        let clamped = manager.clamp_to_queue_ends(ends);
+        assert_eq!(
+            clamped.into_iter().collect::<Vec<_>>(),
+            [("g1".to_string(), 2)]
+        );
+        assert_eq!(manager.query("g1", "T", 0), Some(100));
+        assert_eq!(manager.query("g1", "T", 1), Some(90));
+        assert_eq!(manager.query("g1", "U", 0), Some(0));
+        assert_eq!(manager.query("g2", "T", 0), Some(100), "at the end: kept");
+        assert_eq!(manager.query("g2", "T", 3), Some(-1));
+        assert!(
+            manager.take_snapshot().is_some(),
+            "the clamp is to be written"
+        );
+        assert!(manager.clamp_to_queue_ends(ends).is_empty());
+        assert!(!manager.is_dirty());
     }
 
     #[test]

@@ -1,17 +1,26 @@
 //! The persister thread: writes the broker's state files (topics, consumer offsets,
-//! subscription groups, config updates) crash-safely, off the event loop, so that an fsync
-//! never stalls a socket. It is the only writer of those files: the newest snapshot of a file
-//! wins, older queued ones are skipped, and a write that fails is retried every second until
-//! it succeeds or newer bytes replace it.
+//! subscription groups, config updates) crash-safely (atomic replace, fsync of the file and
+//! its directory), off the event loop, so that an fsync never stalls a socket. It is the only
+//! writer of those files: the newest snapshot of a file wins, older queued ones are skipped
+//! (group commit: changes made while a write is under way ride on the next one), and a write
+//! that fails is retried every second until it succeeds or newer bytes replace it.
+//!
+//! A snapshot may carry a [`Ticket`]: the change the loop parked answers on. The thread reports
+//! the outcome of the first write that carried it through the listener (a loop message), once.
 //!
 //! Owned by the event loop, which submits snapshots; `finish` drains the queue at shutdown.
+//! The queue is unbounded by count but not in effect: the loop keeps at most one ticketed
+//! write per file in flight and submits untracked snapshots once per persist interval, and
+//! queued snapshots of one file collapse into one.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam::channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::state_commit::Ticket;
 
 /// A table kept in a state file (topics, consumer offsets, subscription groups): the dirty
 /// flag and the snapshot the persister writes, shared by the three managers.
@@ -37,36 +46,57 @@ pub trait StateTable {
     }
 }
 
-/// One file's new content, and who waits for it to be on disk.
+/// One file's new content, and the change it makes durable when the loop waits for one.
 struct Job {
     path: PathBuf,
     bytes: Vec<u8>,
-    done: Option<Sender<Result<(), String>>>,
+    ticket: Option<Ticket>,
 }
 
 /// How soon a write that failed (a full or failing disk) is tried again.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Told, on the persister thread, how a write that carried a ticket ended.
+pub type WrittenListener = Box<dyn Fn(Ticket, Result<(), String>) + Send>;
 
 pub struct Persister {
     sender: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// Newest bytes of each file not yet written, with the callers waiting for them.
-type Pending = HashMap<PathBuf, (Vec<u8>, Vec<Sender<Result<(), String>>>)>;
+/// Newest bytes of each file not yet written, with the newest ticket they carry.
+type Pending = HashMap<PathBuf, (Vec<u8>, Option<Ticket>)>;
 
 fn add(pending: &mut Pending, job: Job) {
     let entry = pending.entry(job.path).or_default();
     entry.0 = job.bytes;
-    entry.1.extend(job.done);
+    // Newer bytes carry every change the older ones did: the newest ticket stands for all.
+    if let Some(ticket) = job.ticket {
+        assert!(
+            entry
+                .1
+                .is_none_or(|older| older.file == ticket.file && older.seq <= ticket.seq),
+            "tickets of one file arrive in order"
+        );
+        entry.1 = Some(ticket);
+    }
 }
 
-/// Writes every pending file; keeps the ones that failed for the next try.
-fn write_pending(pending: &mut Pending, failing: &mut HashSet<PathBuf>) {
-    pending.retain(|path, (bytes, waiters)| {
+/// Writes every pending file; keeps the ones that failed for the next try. A ticket is
+/// reported once, with the outcome of the first write that carried it; retries carry none.
+fn write_pending(
+    pending: &mut Pending,
+    failing: &mut HashSet<PathBuf>,
+    on_written: &WrittenListener,
+) {
+    pending.retain(|path, (bytes, ticket)| {
         let result = client::durable::write_keeping_backup(path, bytes);
-        for waiter in waiters.drain(..) {
-            let _ = waiter.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        if let Some(ticket) = ticket.take() {
+            let outcome = result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()));
+            on_written(ticket, outcome);
         }
         match result {
             Ok(()) => {
@@ -85,7 +115,7 @@ fn write_pending(pending: &mut Pending, failing: &mut HashSet<PathBuf>) {
     });
 }
 
-fn run(receiver: Receiver<Job>) {
+fn run(receiver: Receiver<Job>, on_written: WrittenListener) {
     let mut pending = Pending::new();
     let mut failing = HashSet::new();
     loop {
@@ -102,11 +132,11 @@ fn run(receiver: Receiver<Job>) {
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
         };
-        // Coalesce what queued up meanwhile: only the newest bytes of each file.
+        // Coalesce what queued up meanwhile: only the newest bytes of each file (group commit).
         for job in receiver.try_iter() {
             add(&mut pending, job);
         }
-        write_pending(&mut pending, &mut failing);
+        write_pending(&mut pending, &mut failing, &on_written);
         if stopping {
             // One last try at shutdown; a disk that still fails keeps the previous files.
             return;
@@ -115,11 +145,12 @@ fn run(receiver: Receiver<Job>) {
 }
 
 impl Persister {
-    pub fn spawn() -> std::io::Result<Persister> {
+    /// Starts the thread; `on_written` hears how each ticketed write ended.
+    pub fn spawn(on_written: WrittenListener) -> std::io::Result<Persister> {
         let (sender, receiver) = unbounded::<Job>();
         let thread = std::thread::Builder::new()
             .name("broker-persist".into())
-            .spawn(move || run(receiver))?;
+            .spawn(move || run(receiver, on_written))?;
         Ok(Persister {
             sender: Some(sender),
             thread: Some(thread),
@@ -132,29 +163,33 @@ impl Persister {
         self.send(Job {
             path,
             bytes,
-            done: None,
+            ticket: None,
         });
     }
 
-    /// As [`Self::submit`], and waits until the file is on disk. The single writer keeps the
-    /// order: an older snapshot queued before can never land after this one.
-    pub fn write_now(&self, path: PathBuf, bytes: Vec<u8>) -> Result<(), String> {
-        let (done, written) = bounded(1);
+    /// As [`Self::submit`], and reports through the listener when the file holding these bytes
+    /// (or newer ones) is on disk, or why it is not. The single writer keeps the order: an
+    /// older snapshot queued before can never land after this one.
+    pub fn submit_ticketed(&self, path: PathBuf, bytes: Vec<u8>, ticket: Ticket) {
         self.send(Job {
             path,
             bytes,
-            done: Some(done),
+            ticket: Some(ticket),
         });
-        written
-            .recv()
-            .unwrap_or_else(|_| Err("persister thread is gone".into()))
     }
 
+    /// After [`Self::finish`] (shutdown) the caller's thread writes, blocking: nothing is
+    /// dropped, and nobody is left to report to.
     fn send(&self, job: Job) {
-        if let Some(sender) = &self.sender {
-            if sender.send(job).is_err() {
-                log::error!("persister thread is gone; state not written");
-            }
+        let job = match &self.sender {
+            Some(sender) => match sender.send(job) {
+                Ok(()) => return,
+                Err(returned) => returned.into_inner(),
+            },
+            None => job,
+        };
+        if let Err(error) = client::durable::write_keeping_backup(&job.path, &job.bytes) {
+            log::error!("cannot persist {}: {error}", job.path.display());
         }
     }
 
@@ -178,28 +213,69 @@ impl Drop for Persister {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state_commit::StateFile;
+
+    fn temp_root(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("persister-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        root
+    }
+
+    type Reports = crossbeam::channel::Receiver<(Ticket, Result<(), String>)>;
+
+    fn reporting() -> (Persister, Reports) {
+        let (told, heard) = unbounded();
+        let persister = Persister::spawn(Box::new(move |ticket, result| {
+            let _ = told.send((ticket, result));
+        }))
+        .unwrap();
+        (persister, heard)
+    }
+
+    fn ticket(seq: u64) -> Ticket {
+        Ticket {
+            file: StateFile::Topics,
+            seq,
+        }
+    }
 
     #[test]
-    fn a_failed_write_is_retried_and_write_now_waits_for_the_disk() {
-        let root = std::env::temp_dir().join(format!("persister-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+    fn a_failed_write_is_reported_once_and_retried_in_the_background() {
+        let root = temp_root("retry");
         let path = root.join("config").join("topics.json");
-        let persister = Persister::spawn().unwrap();
+        let (persister, heard) = reporting();
         // A file stands where the directory should be: the write fails and stays pending.
-        std::fs::create_dir_all(&root).unwrap();
         std::fs::write(path.parent().unwrap(), b"in the way").unwrap();
-        assert!(persister.write_now(path.clone(), b"one".to_vec()).is_err());
+        persister.submit_ticketed(path.clone(), b"one".to_vec(), ticket(1));
+        let (told, result) = heard.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(told, ticket(1));
+        assert!(result.unwrap_err().contains("topics.json"));
         std::fs::remove_file(path.parent().unwrap()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::fs::read(&path).ok().as_deref() != Some(&b"one"[..]) {
             assert!(std::time::Instant::now() < deadline, "never retried");
             std::thread::sleep(Duration::from_millis(20));
         }
+        assert!(heard.try_recv().is_err(), "a retry reports nothing");
         persister.submit(path.clone(), b"two".to_vec());
-        persister
-            .write_now(path.clone(), b"three".to_vec())
-            .unwrap();
+        persister.submit_ticketed(path.clone(), b"three".to_vec(), ticket(2));
+        let (told, result) = heard.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!((told, result), (ticket(2), Ok(())));
         assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn after_finish_writes_happen_on_the_caller() {
+        let root = temp_root("finish");
+        let path = root.join("consumerOffset.json");
+        let (mut persister, _heard) = reporting();
+        persister.submit(path.clone(), b"queued".to_vec());
+        persister.finish();
+        assert_eq!(std::fs::read(&path).unwrap(), b"queued");
+        persister.submit(path.clone(), b"late".to_vec());
+        assert_eq!(std::fs::read(&path).unwrap(), b"late");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

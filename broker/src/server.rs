@@ -6,7 +6,8 @@
 //! ```text
 //!  event loop thread: sockets, processors, long polls, flush waiters, namesrv registration
 //!  store threads:     flush ──Flushed(offset)──▶ loop     dispatch ──Arrived──▶ loop
-//!  persister thread:  config files (topics, offsets, groups), write + fsync + rename
+//!  persister thread:  state files (topics, offsets, groups, config), write + fsync + rename
+//!                     ──Persisted(ticket)──▶ loop: releases admin answers parked for them
 //! ```
 
 use std::io;
@@ -22,6 +23,7 @@ use crate::client_manager::{ConsumerManager, ProducerManager};
 use crate::config::{BrokerConfig, BrokerRole};
 use crate::consumer_offset::ConsumerOffsetManager;
 use crate::durability::Waiters;
+use crate::durable_state::DurableState;
 use crate::ha::master::HaMaster;
 use crate::ha::slave::HaSlave;
 use crate::ha::sync::{SlaveSync, Table};
@@ -29,6 +31,7 @@ use crate::persister::Persister;
 use crate::persister::StateTable;
 use crate::processor::long_poll::{HeldQueues, LongPolls};
 use crate::registration::{self, Identity, Registration};
+use crate::state_commit::Ticket;
 use crate::store::{Arrival, MessageStore, StoreError};
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
@@ -43,6 +46,8 @@ pub enum Message {
     Flushed(u64),
     /// A slave holds the commit log up to here.
     SlaveAcked(u64),
+    /// The persister wrote a state file carrying this change (or failed to).
+    Persisted(Ticket, Result<(), String>),
     /// A message was dispatched to a queue that has held pulls.
     Arrived {
         topic: String,
@@ -52,7 +57,8 @@ pub enum Message {
     },
 }
 
-/// How often state files are written when changed (`flushConsumerOffsetInterval`).
+/// How often state files are written when changed (`flushConsumerOffsetInterval`); admin
+/// changes do not wait for it (see `durable_state`).
 const PERSIST_INTERVAL: Duration = Duration::from_secs(5);
 /// How often held pulls are checked for timeouts and missed arrivals.
 const LONG_POLL_SWEEP: Duration = Duration::from_secs(1);
@@ -95,6 +101,7 @@ pub struct Broker {
     pub(crate) relays: crate::processor::relay::Relays,
     pub(crate) pull_workers: Option<crate::processor::pull_workers::PullWorkers>,
     pub(crate) persister: Persister,
+    pub(crate) durable_state: DurableState,
     last_persist: Instant,
     last_sweep: Instant,
     stop: Option<&'static AtomicBool>,
@@ -129,7 +136,12 @@ impl Server {
             event_loop.remote(),
         )?;
         let (ha_master, ha_slave, ha_port) = start_ha(&config, &store, &event_loop, bind_address)?;
-        let mut handler = Broker::new(config, store, store_host, held, ha_port)?;
+        let persisted = event_loop.remote();
+        let on_written: crate::persister::WrittenListener = Box::new(move |ticket, result| {
+            let _ = persisted.send(Message::Persisted(ticket, result));
+        });
+        let persister = Persister::spawn(on_written)?;
+        let mut handler = Broker::new(config, store, store_host, held, ha_port, persister)?;
         handler.pull_workers = Some(workers);
         handler.ha_master = ha_master;
         handler.ha_slave = ha_slave;
@@ -210,6 +222,26 @@ fn open_store(
     Ok(Arc::new(store))
 }
 
+/// Rule 2 of `consumer_offset`: offsets past the recovered end of their queue are clamped to
+/// it and written before the broker serves. A failed write leaves the table dirty for the
+/// periodic persist.
+fn clamp_offsets_to_store(offsets: &mut ConsumerOffsetManager, store: &MessageStore) {
+    let clamped =
+        offsets.clamp_to_queue_ends(|topic, queue_id| store.queue_offsets(topic, queue_id).1);
+    if clamped.is_empty() {
+        return;
+    }
+    for (group, count) in &clamped {
+        log::warn!(
+            "consumer group {group}: {count} committed offset(s) past the recovered end of \
+             their queue, clamped to it"
+        );
+    }
+    if let Err(error) = offsets.persist() {
+        log::error!("cannot write the clamped consumer offsets now: {error}; retrying later");
+    }
+}
+
 pub(crate) fn store_io(error: StoreError) -> io::Error {
     match error {
         StoreError::Io(error) => error,
@@ -224,10 +256,13 @@ impl Broker {
         store_host: SocketAddr,
         held: Arc<HeldQueues>,
         ha_port: u16,
+        persister: Persister,
     ) -> io::Result<Broker> {
         let topics = TopicConfigManager::load(&config)?;
-        let offsets = ConsumerOffsetManager::load(&config.store_path_root_dir)?;
+        let mut offsets = ConsumerOffsetManager::load(&config.store_path_root_dir)?;
+        clamp_offsets_to_store(&mut offsets, &store);
         let groups = SubscriptionGroupManager::load(&config)?;
+        let durable_state = DurableState::new(topics.data_version(), groups.data_version());
         let namesrvs = registration::resolve(&config.namesrv_addrs).map_err(io::Error::other)?;
         let identity = Identity {
             cluster_name: config.broker_cluster_name.clone(),
@@ -240,7 +275,8 @@ impl Broker {
         let config_updates = crate::processor::broker_config::load_updates(&config.updates_path());
         Ok(Broker {
             registration: Registration::new(identity, namesrvs, period),
-            persister: Persister::spawn()?,
+            persister,
+            durable_state,
             config,
             store,
             store_host,
@@ -278,11 +314,6 @@ impl Broker {
         let (topics, permission) = (&self.topics, self.config.broker_permission);
         self.registration
             .tick(ctx, now, force, || topics.registration_wrapper(permission));
-    }
-
-    /// Hands one file's new content to the persister thread.
-    pub(crate) fn submit_state_file(&self, path: std::path::PathBuf, bytes: Vec<u8>) {
-        self.persister.submit(path, bytes);
     }
 
     /// Hands the state files that changed to the persister thread.
@@ -341,10 +372,13 @@ impl Broker {
             C::GET_CONSUMER_RUNNING_INFO => self.on_consumer_running_info(ctx, id, request),
             C::CONSUMER_SEND_MSG_BACK => self.on_send_back_request(ctx, id, &request),
             _ => {
-                let response = self.on_management(ctx, id, &request);
-                self.reply(ctx, id, &request, &response);
+                if let Some(response) = self.on_management(ctx, id, &request) {
+                    self.reply(ctx, id, &request, &response);
+                }
             }
         }
+        // Whatever the request changed (a pull creating its group) is written at once.
+        self.note_state_changes();
     }
 
     /// QUERY_MESSAGE reads records from disk: on a pull worker when one has room.
@@ -500,6 +534,7 @@ impl Handler for Broker {
                 self.on_room_for_sends(ctx);
             }
             Message::SlaveAcked(_) => self.on_durability(ctx),
+            Message::Persisted(ticket, result) => self.on_state_persisted(ctx, ticket, result),
             Message::PullDone(done) => self.on_pull_done(ctx, *done),
             Message::Answer(connection, response) => {
                 ctx.send(connection, &response);
@@ -524,12 +559,17 @@ impl Handler for Broker {
     fn on_tick(&mut self, ctx: &mut Context<'_>, now: Instant) {
         if self.stop.is_some_and(|stop| stop.load(Ordering::SeqCst)) {
             log::info!("stop requested");
+            // Before the sends: a send parked on its topic's config moves on to the flush.
+            self.finish_parked_state(ctx);
             self.finish_parked_sends(ctx);
             self.registration.unregister(ctx);
             ctx.stop();
             return;
         }
         self.register(ctx, now);
+        // Changes made outside a management request (a pull creating its group) are written
+        // from here at the latest; nobody collects them.
+        self.begin_state_changes();
         self.stats.sample(now, std::time::SystemTime::now());
         if !self.waiters.is_empty() {
             self.on_durability(ctx);

@@ -5,6 +5,8 @@
 //!
 //! Thread: owned by the event-loop thread, no locks; persisted like the topic table (snapshot
 //! to a persister thread, or [`SubscriptionGroupManager::persist`] where blocking is fine).
+//! The loop notices every change by its DataVersion and writes the file at once; an admin
+//! change's answer waits for it (`crate::durable_state`).
 //!
 //! Invariants: every entry's key equals its `group_name`; the DataVersion counter grows by one
 //! with every change and never otherwise; `dirty` is set by every change.

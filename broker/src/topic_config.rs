@@ -3,8 +3,10 @@
 //! decide whether a registration carries news.
 //!
 //! Thread: owned by the event-loop thread, no locks. Persisting blocks on fsync, so the loop
-//! hands [`TopicConfigManager::take_snapshot`] to a persister thread (or calls
-//! [`TopicConfigManager::persist`] where blocking is fine: start-up, tests).
+//! hands a snapshot to a persister thread (or calls [`TopicConfigManager::persist`] where
+//! blocking is fine: start-up, tests). Every change names its topic
+//! ([`TopicConfigManager::take_changed_topics`]): the loop writes the file at once and holds
+//! the answers that depend on the change until it is on disk (`crate::durable_state`).
 //!
 //! Invariants:
 //! - every entry's key equals its `topic_name`;
@@ -179,6 +181,8 @@ pub struct TopicConfigManager {
     system_topics: BTreeSet<String>,
     auto_create_topic_enable: bool,
     dirty: bool,
+    /// Topics created, updated or deleted since [`Self::take_changed_topics`].
+    changed_topics: Vec<String>,
 }
 
 impl TopicConfigManager {
@@ -225,6 +229,7 @@ impl TopicConfigManager {
                 .collect(),
             auto_create_topic_enable: config.auto_create_topic_enable,
             dirty: false,
+            changed_topics: Vec::new(),
         };
         let read_write = PERM_READ | PERM_WRITE;
         let cluster_perm = CLUSTER_AND_BROKER_TOPIC_PERM;
@@ -312,8 +317,8 @@ impl TopicConfigManager {
                 TopicChange::Created
             }
         };
+        self.changed(&config.topic_name);
         self.table.insert(config.topic_name.clone(), config);
-        self.changed();
         change
     }
 
@@ -343,7 +348,7 @@ impl TopicConfigManager {
             };
             log::info!("create topic {created:?} from default topic {default_topic}");
             self.table.insert(topic.to_string(), created);
-            self.changed();
+            self.changed(topic);
             change = TopicChange::Created;
         }
         match self.table.get(topic) {
@@ -392,7 +397,7 @@ impl TopicConfigManager {
             };
             log::info!("create topic {created:?}");
             self.table.insert(topic.to_string(), created);
-            self.changed();
+            self.changed(topic);
             change = TopicChange::Created;
         }
         match self.table.get(topic) {
@@ -427,16 +432,23 @@ impl TopicConfigManager {
         match self.table.remove(topic) {
             Some(old) => {
                 log::info!("delete topic config {old:?}");
-                self.changed();
+                self.changed(topic);
                 TopicChange::Deleted
             }
             None => TopicChange::Unchanged,
         }
     }
 
-    fn changed(&mut self) {
+    fn changed(&mut self, topic: &str) {
         self.data_version = next_data_version(self.data_version, now_ms());
         self.dirty = true;
+        self.changed_topics.push(topic.to_string());
+    }
+
+    /// The topics changed since the last call, so the loop can hold sends into them until
+    /// the file that holds their new config is durable.
+    pub fn take_changed_topics(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.changed_topics)
     }
 
     /// GET_ALL_TOPIC_CONFIG's body: every topic and the current DataVersion.

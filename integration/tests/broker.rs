@@ -127,6 +127,11 @@ fn offsets_and_messages_survive_a_restart() {
             ResponseCode::SUCCESS
         );
     }
+    // A commit is clamped to the queue's dispatched end: wait until the messages are there.
+    let addr = cluster.broker_addr();
+    assert!(wait_until(Duration::from_secs(10), || {
+        max_offset(addr, "Durable", 1) == 5
+    }));
     let update = RemotingCommand::request(RequestCode::UPDATE_CONSUMER_OFFSET, 0)
         .with_ext("consumerGroup", "cg")
         .with_ext("topic", "Durable")
@@ -264,6 +269,10 @@ fn seeded_cluster() -> (Cluster, RawClient, String) {
         client.call(beat).unwrap().response_code(),
         ResponseCode::SUCCESS
     );
+    // A commit is clamped to the queue's dispatched end: wait until the messages are there.
+    let addr = cluster.broker_addr();
+    let dispatched = || (0..2).all(|queue| max_offset(addr, "Admin", queue) == 3);
+    assert!(wait_until(Duration::from_secs(10), dispatched));
     admin(
         &mut client,
         RequestCode::UPDATE_CONSUMER_OFFSET,
@@ -274,10 +283,6 @@ fn seeded_cluster() -> (Cluster, RawClient, String) {
             ("commitOffset", "2"),
         ],
     );
-
-    let addr = cluster.broker_addr();
-    let dispatched = || (0..2).all(|queue| max_offset(addr, "Admin", queue) == 3);
-    assert!(wait_until(Duration::from_secs(10), dispatched));
     (cluster, client, msg_id)
 }
 

@@ -375,8 +375,8 @@ impl Broker {
     fn on_delete_group(&mut self, request: &RemotingCommand) -> Answer {
         let header: DeleteSubscriptionGroupRequestHeader = read(request)?;
         self.groups.delete(&header.group_name);
-        if header.remove_offset {
-            self.offsets.remove_group(&header.group_name);
+        if header.remove_offset && self.offsets.remove_group(&header.group_name) {
+            self.state_changed(crate::state_commit::StateFile::ConsumerOffsets);
         }
         Ok(RemotingCommand::response_to(request, ResponseCode::SUCCESS))
     }

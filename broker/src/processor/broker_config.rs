@@ -5,7 +5,8 @@
 //! (NO_PERMISSION): changing them under a running store would corrupt it or lie to the
 //! namesrvs. The keys the broker reads per request take effect at once. The rest are
 //! accepted and apply from the next start. Every accepted change is kept in
-//! [`BrokerConfig::updates_path`], which the broker reads after `broker.conf` at start.
+//! [`BrokerConfig::updates_path`], which the broker reads after `broker.conf` at start; the
+//! answer goes out once that file is on disk.
 //!
 //! Runs on the event-loop thread.
 
@@ -116,17 +117,21 @@ impl Broker {
         Ok(response)
     }
 
-    /// Merges `pairs` into the updates kept so far and hands the file to the persister.
+    /// Merges `pairs` into the updates kept so far; the answer waits for the file.
     fn persist_config_updates(&mut self, pairs: &[(String, String)]) {
         self.config_updates.extend(pairs.iter().cloned());
-        let all: Vec<(String, String)> = self
-            .config_updates
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let path = self.config.updates_path();
-        self.submit_state_file(path, properties_text::encode(&all).into_bytes());
+        self.state_changed(crate::state_commit::StateFile::BrokerConfig);
     }
+}
+
+/// The content of [`crate::config::BrokerConfig::updates_path`]: every update kept, as
+/// properties text.
+pub fn encode_updates(updates: &BTreeMap<String, String>) -> Vec<u8> {
+    let all: Vec<(String, String)> = updates
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    properties_text::encode(&all).into_bytes()
 }
 
 /// The updates a previous run kept (empty when there is no file or it cannot be read: the

@@ -83,7 +83,7 @@ impl Broker {
             && header.pull_sys_flag().has_commit_offset()
             && self.config.broker_role != BrokerRole::Slave
         {
-            self.offsets.commit(
+            self.commit_consumer_offset(
                 &header.consumer_group,
                 &header.topic,
                 header.queue_id,

@@ -1,7 +1,8 @@
 //! Everything but send and pull: consumer offsets, client heartbeats and membership, queue
 //! offset queries, and topic administration. Each request gets one answer built here;
 //! operating errors become SYSTEM_ERROR with a remark, unknown codes
-//! REQUEST_CODE_NOT_SUPPORTED naming the code.
+//! REQUEST_CODE_NOT_SUPPORTED naming the code. An answer of a request that changed a state
+//! file (all but heartbeats) is parked until the change is on disk (`durable_state`).
 
 use client::net::{ConnectionId, Context};
 use wire::body::TopicConfig;
@@ -17,6 +18,7 @@ use wire::{RemotingCommand, RequestCode, ResponseCode};
 
 use crate::client_manager::ClientChannel;
 use crate::server::Broker;
+use crate::state_commit::StateFile;
 
 type Answer = Result<RemotingCommand, (ResponseCode, String)>;
 
@@ -37,15 +39,72 @@ fn read<H: CommandHeader>(request: &RemotingCommand) -> Result<H, (ResponseCode,
     H::read_from(&request.ext_fields).map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))
 }
 
+/// The state files an admin request changes (empty: it changes none). Such a request is
+/// refused (SYSTEM_BUSY) before it changes anything when too many answers already wait for
+/// the disk, and its success waits for the newest change of these files even when it changed
+/// nothing itself: a repeated create must not be acked before the first one is on disk.
+fn admin_state_files(code: RequestCode) -> &'static [StateFile] {
+    use RequestCode as C;
+    match code {
+        C::UPDATE_AND_CREATE_TOPIC | C::DELETE_TOPIC_IN_BROKER => &[StateFile::Topics],
+        C::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP | C::DELETE_SUBSCRIPTIONGROUP => {
+            &[StateFile::SubscriptionGroups]
+        }
+        C::UPDATE_BROKER_CONFIG => &[StateFile::BrokerConfig],
+        C::INVOKE_BROKER_TO_RESET_OFFSET => &[StateFile::ConsumerOffsets],
+        _ => &[],
+    }
+}
+
 impl Broker {
+    /// The answer now, or `None` when it waits for the state files it changed.
     pub(crate) fn on_management(
         &mut self,
         ctx: &mut Context<'_>,
         id: ConnectionId,
         request: &RemotingCommand,
-    ) -> RemotingCommand {
+    ) -> Option<RemotingCommand> {
+        let code = request.request_code();
+        let files = admin_state_files(code);
+        if !files.is_empty() && self.durable_state.is_full() {
+            let mut response = RemotingCommand::response_to(request, ResponseCode::SYSTEM_BUSY);
+            let parked = self.durable_state.len();
+            response.remark = Some(format!("[OVERLOAD] {parked} answers wait for the disk"));
+            return Some(response);
+        }
+        self.begin_state_changes();
+        let answer = self.dispatch_management(ctx, id, request);
+        if self.topics_changed {
+            // Registered before the answer goes out, so that a route query the admin sends
+            // next finds the topic (upstream registers synchronously here).
+            self.register(ctx, std::time::Instant::now());
+        }
+        let response = answer.unwrap_or_else(|(code, remark)| {
+            let mut response = RemotingCommand::response_to(request, code);
+            response.remark = Some(remark);
+            response
+        });
+        let mut changes = self.take_state_changes();
+        if response.response_code() == ResponseCode::SUCCESS {
+            changes.extend(files.iter().map(|file| self.latest_state_change(*file)));
+        }
+        // A heartbeat claims nothing about what it created; a send into it waits instead.
+        if changes.is_empty() || code == RequestCode::HEART_BEAT || request.is_oneway() {
+            return Some(response);
+        }
+        let then = crate::durable_state::AfterPersist::Answer;
+        self.park_until_persisted(&changes, id, response, then)
+            .map(|waiter| waiter.response)
+    }
+
+    fn dispatch_management(
+        &mut self,
+        ctx: &mut Context<'_>,
+        id: ConnectionId,
+        request: &RemotingCommand,
+    ) -> Answer {
         use RequestCode as C;
-        let answer = match request.request_code() {
+        match request.request_code() {
             C::HEART_BEAT => self.on_heartbeat(ctx, id, request),
             C::UNREGISTER_CLIENT => self.on_unregister_client(ctx, request),
             C::GET_CONSUMER_LIST_BY_GROUP => self.on_consumer_list(request),
@@ -71,17 +130,7 @@ impl Broker {
                     format!(" request type {} not supported", other.as_i32()),
                 ))
             }),
-        };
-        if self.topics_changed {
-            // Registered before the answer goes out, so that a route query the admin sends
-            // next finds the topic (upstream registers synchronously here).
-            self.register(ctx, std::time::Instant::now());
         }
-        answer.unwrap_or_else(|(code, remark)| {
-            let mut response = RemotingCommand::response_to(request, code);
-            response.remark = Some(remark);
-            response
-        })
     }
 
     fn on_heartbeat(
@@ -207,13 +256,27 @@ impl Broker {
 
     fn on_update_consumer_offset(&mut self, request: &RemotingCommand) -> Answer {
         let header: UpdateConsumerOffsetRequestHeader = read(request)?;
-        self.offsets.commit(
+        self.commit_consumer_offset(
             &header.consumer_group,
             &header.topic,
             header.queue_id,
             header.commit_offset,
         );
         Ok(ok(request))
+    }
+
+    /// Stores a group's next offset in a queue, at most the queue's current max offset
+    /// (rule 1 of `consumer_offset`); returns what was stored. Written periodically.
+    pub(crate) fn commit_consumer_offset(
+        &mut self,
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> i64 {
+        let (_, max_offset) = self.store.queue_offsets(topic, queue_id);
+        self.offsets
+            .commit_clamped(group, topic, queue_id, offset, max_offset)
     }
 
     fn on_queue_offset(&self, request: &RemotingCommand, max: bool) -> Answer {
@@ -295,7 +358,9 @@ impl Broker {
     fn on_delete_topic(&mut self, request: &RemotingCommand) -> Answer {
         let header: DeleteTopicRequestHeader = read(request)?;
         self.topics.delete(&header.topic);
-        self.offsets.remove_topic(&header.topic);
+        if self.offsets.remove_topic(&header.topic) {
+            self.state_changed(StateFile::ConsumerOffsets);
+        }
         self.store
             .remove_topic(&header.topic)
             .map_err(|e| (ResponseCode::SYSTEM_ERROR, e.to_string()))?;

@@ -1,7 +1,9 @@
 //! The send path on the event loop: checks (permissions, topic, auto-creation, queue id,
 //! retry and dead-letter topics), the append, and the answer: at once, or parked until the
 //! flush watermark passes the message under SYNC_FLUSH (RocketMQ's group commit seen from the
-//! broker), FLUSH_DISK_TIMEOUT when it does not in time.
+//! broker), FLUSH_DISK_TIMEOUT when it does not in time. A message stored in a topic whose
+//! config is not on disk yet (it was just auto-created) is first parked until `topics.json`
+//! is (`durable_state`): upstream writes that file before answering such a send.
 
 use std::time::Instant;
 
@@ -14,7 +16,7 @@ use wire::{properties, RemotingCommand, ResponseCode};
 use super::send::{encode_records, message_ids, refuse, Origin, Refusal};
 use crate::config::{BrokerRole, FlushDiskType};
 use crate::durability::Waiter;
-use crate::persister::StateTable;
+use crate::durable_state::AfterPersist;
 use crate::server::Broker;
 use crate::store::{commit_log::is_topic_valid, AppendResult, StoreError};
 use crate::topic_config::{is_send_forbidden, PERM_WRITE, RETRY_TOPIC_PREFIX};
@@ -102,13 +104,11 @@ impl Broker {
         let header = read_send_request(request.request_code(), &request.ext_fields)
             .map_err(|e| refuse(ResponseCode::SYSTEM_ERROR, e.to_string()))?;
         self.check_writable()?;
-        if self.waiters.len() >= WAITERS_MAX {
+        let parked = self.waiters.len() + self.durable_state.len();
+        if self.waiters.len() >= WAITERS_MAX || self.durable_state.is_full() {
             return Err(refuse(
                 ResponseCode::SYSTEM_BUSY,
-                format!(
-                    "[OVERLOAD] {} sends wait for durability; try later",
-                    self.waiters.len()
-                ),
+                format!("[OVERLOAD] {parked} answers wait for durability; try later"),
             ));
         }
         let born_host = ctx
@@ -137,7 +137,7 @@ impl Broker {
             .as_deref()
             .and_then(|p| properties::find(p, properties::WAIT))
             != Some("false");
-        Ok(self.answer_when_durable(id, request, response, result.end_offset, wait))
+        Ok(self.answer_stored(id, request, response, &topic, result.end_offset, wait))
     }
 
     /// Refuses a write on a broker without write permission or on a slave (its log must stay
@@ -161,13 +161,38 @@ impl Broker {
         Ok(())
     }
 
+    /// The answer of a message stored in `topic` now, or parked (`None`): first until the
+    /// topic's config is on disk when it was just created or changed (a message acked in a
+    /// topic a restart does not know would answer TOPIC_NOT_EXIST), then as
+    /// [`Self::answer_when_durable`] says.
+    pub(crate) fn answer_stored(
+        &mut self,
+        id: ConnectionId,
+        request: &RemotingCommand,
+        response: RemotingCommand,
+        topic: &str,
+        end_offset: u64,
+        wait: bool,
+    ) -> Option<RemotingCommand> {
+        let oneway = request.is_oneway();
+        let Some(ticket) = self.topic_not_durable(topic) else {
+            return self.answer_when_durable(id, oneway, response, end_offset, wait);
+        };
+        if oneway {
+            return None;
+        }
+        let then = AfterPersist::Stored { end_offset, wait };
+        let waiter = self.park_until_persisted(&[ticket], id, response, then)?;
+        self.answer_when_durable(id, false, waiter.response, end_offset, wait)
+    }
+
     /// The answer now, or parked (`None`) until the flush watermark (SYNC_FLUSH) and the
     /// slaves' acked offset (SYNC_MASTER) pass `end_offset`. A SYNC_MASTER without a slave in
     /// reach answers SLAVE_NOT_AVAILABLE (the message is stored) rather than wait.
     pub(crate) fn answer_when_durable(
         &mut self,
         id: ConnectionId,
-        request: &RemotingCommand,
+        oneway: bool,
         mut response: RemotingCommand,
         end_offset: u64,
         wait: bool,
@@ -195,7 +220,7 @@ impl Broker {
         if !needs_flush && !needs_slave {
             return Some(response);
         }
-        if !request.is_oneway() {
+        if !oneway {
             let timeout = if needs_slave {
                 self.config.slave_timeout
             } else {
@@ -299,18 +324,9 @@ impl Broker {
             Ok((config, change)) => {
                 let config = config.clone();
                 if change.needs_registration() {
+                    // Its sends are acked once topics.json holds it (`answer_stored`).
                     log::info!("topic {topic} created on first send");
                     self.topics_changed = true;
-                    // Durable before the first message is acked: a crash right after the ack
-                    // must not leave stored messages under an unknown topic. Rare (once per
-                    // topic), so the loop can wait; through the persister, the file's only
-                    // writer, so an older snapshot queued there cannot land after this one.
-                    if let Some(bytes) = self.topics.take_snapshot() {
-                        let path = self.topics.state_path().to_path_buf();
-                        if let Err(error) = self.persister.write_now(path, bytes) {
-                            log::error!("cannot persist the new topic {topic}: {error}");
-                        }
-                    }
                 }
                 Ok(config)
             }

@@ -4,7 +4,8 @@
 //! whose Java handler adopts them. Without `isForce` an offset only moves back.
 //!
 //! Upstream answers CONSUMER_NOT_ONLINE for a group without consumers and leaves the change to
-//! the tool; committing here serves online and offline groups alike.
+//! the tool; committing here serves online and offline groups alike, and the answer goes out
+//! once `consumerOffset.json` holds the new offsets.
 //!
 //! Runs on the event-loop thread.
 
@@ -46,7 +47,7 @@ impl Broker {
                 Some(current) if current >= 0 && !header.is_force && target > current => current,
                 _ => target,
             };
-            self.offsets.commit(group, topic, queue_id, offset);
+            let offset = self.commit_consumer_offset(group, topic, queue_id, offset);
             let queue = MessageQueue {
                 broker_name: self.config.broker_name.clone(),
                 queue_id,
@@ -54,6 +55,8 @@ impl Broker {
             };
             body.offset_table.insert(queue, offset);
         }
+        // An admin change: the answer waits for the file (the dispatcher parks it).
+        self.state_changed(crate::state_commit::StateFile::ConsumerOffsets);
         let encoded = body.encode();
         let online = self.consumers.connections(group);
         for connection in &online {

@@ -19,7 +19,8 @@ use wire::{RemotingCommand, ResponseCode};
 
 use crate::server::Broker;
 
-type Answer = Result<(RemotingCommand, Option<u64>), (ResponseCode, String)>;
+/// The answer, and where the copy went (topic, end of its records) when one was stored.
+type Answer = Result<(RemotingCommand, Option<(String, u64)>), (ResponseCode, String)>;
 
 fn system_error(reason: impl ToString) -> (ResponseCode, String) {
     (ResponseCode::SYSTEM_ERROR, reason.to_string())
@@ -27,7 +28,8 @@ fn system_error(reason: impl ToString) -> (ResponseCode, String) {
 
 impl Broker {
     /// Answers a send-back, or parks the answer until the retry copy is as durable as a send
-    /// would be (SYNC_FLUSH, SYNC_MASTER): the consumer moves past the original once told.
+    /// would be (its topic's config on disk when just created, SYNC_FLUSH, SYNC_MASTER): the
+    /// consumer moves past the original once told.
     pub(crate) fn on_send_back_request(
         &mut self,
         ctx: &mut Context<'_>,
@@ -36,8 +38,8 @@ impl Broker {
     ) {
         let answer = match self.on_send_back(request) {
             Ok((response, None)) => Some(response),
-            Ok((response, Some(end_offset))) => {
-                self.answer_when_durable(id, request, response, end_offset, true)
+            Ok((response, Some((topic, end_offset)))) => {
+                self.answer_stored(id, request, response, &topic, end_offset, true)
             }
             Err((code, remark)) => {
                 let mut response = RemotingCommand::response_to(request, code);
@@ -50,7 +52,6 @@ impl Broker {
         }
     }
 
-    /// The answer, and the end of the stored copy when one was stored.
     fn on_send_back(&mut self, request: &RemotingCommand) -> Answer {
         self.check_writable().map_err(|r| (r.code, r.remark))?;
         let header = ConsumerSendMsgBackRequestHeader::read_from(&request.ext_fields)
@@ -96,7 +97,7 @@ impl Broker {
         self.stats.put_messages += 1;
         self.stats.topic_puts.add(&topic, 1);
         let response = RemotingCommand::response_to(request, ResponseCode::SUCCESS);
-        Ok((response, Some(appended.end_offset)))
+        Ok((response, Some((topic, appended.end_offset))))
     }
 
     /// `%DLQ%<group>` queue 0 past the retry limit (or for a negative delay level), else a

@@ -299,3 +299,27 @@ fn persist_round_trips_and_keeps_a_backup() {
     assert_eq!(again.serialize_wrapper(), from_backup.serialize_wrapper());
     fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn every_path_that_changes_a_topic_names_it_once() {
+    let mut manager = TopicConfigManager::with_system_topics(&config(Path::new("/nonexistent")));
+    assert!(
+        manager.take_changed_topics().is_empty(),
+        "system topics are not changes"
+    );
+    manager.create_or_update(topic("A", 4, 6));
+    manager.create_or_update(topic("A", 4, 6));
+    manager
+        .create_from_default("B", AUTO_CREATE_TOPIC, 4, 0)
+        .unwrap();
+    manager.create_retry_topic("g", 1, 0);
+    manager.create_retry_topic("g", 1, 0);
+    manager.create_dlq_topic("g");
+    manager.delete("A");
+    manager.delete("missing");
+    assert_eq!(
+        manager.take_changed_topics(),
+        ["A", "B", "%RETRY%g", "%DLQ%g", "A"]
+    );
+    assert!(manager.take_changed_topics().is_empty());
+}

@@ -224,16 +224,21 @@ pub fn pull_all(addr: SocketAddr, topic: &str, queue_id: i32) -> Vec<(i64, Strin
     }
 }
 
-/// UPDATE_AND_CREATE_TOPIC on one broker.
-pub fn create_topic_on(broker: SocketAddr, topic: &str, queues: i32) {
-    let create = RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, 0)
+/// An UPDATE_AND_CREATE_TOPIC request: read-write, `queues` read and write queues.
+pub fn create_topic_request(topic: &str, queues: i32) -> RemotingCommand {
+    RemotingCommand::request(RequestCode::UPDATE_AND_CREATE_TOPIC, 0)
         .with_ext("topic", topic)
         .with_ext("defaultTopic", "TBW102")
         .with_ext("readQueueNums", queues.to_string())
         .with_ext("writeQueueNums", queues.to_string())
         .with_ext("perm", "6")
         .with_ext("topicFilterType", "SINGLE_TAG")
-        .with_ext("order", "false");
+        .with_ext("order", "false")
+}
+
+/// UPDATE_AND_CREATE_TOPIC on one broker.
+pub fn create_topic_on(broker: SocketAddr, topic: &str, queues: i32) {
+    let create = create_topic_request(topic, queues);
     let answer = RawClient::connect(broker).unwrap().call(create).unwrap();
     assert_eq!(
         answer.response_code(),
