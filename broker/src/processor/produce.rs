@@ -16,6 +16,7 @@ use crate::config::{BrokerRole, FlushDiskType};
 use crate::durability::Waiter;
 use crate::persister::StateTable;
 use crate::server::Broker;
+use crate::store::disk_space::is_out_of_space;
 use crate::store::{commit_log::is_topic_valid, AppendResult, StoreError};
 use crate::topic_config::{is_send_forbidden, PERM_WRITE, RETRY_TOPIC_PREFIX};
 
@@ -27,6 +28,16 @@ const SLAVE_FALL_BEHIND_MAX: u64 = 256 << 20;
 
 /// Store failures as send answers (the one mapping for the send processor).
 pub fn store_refusal(error: &StoreError) -> Refusal {
+    if let StoreError::Io(io) = error {
+        if is_out_of_space(io) {
+            // No room for the next commit-log segment: refused before a byte was written,
+            // and accepted again as soon as there is room (no restart).
+            return refuse(
+                ResponseCode::SERVICE_NOT_AVAILABLE,
+                format!("disk full: no room for the next commit-log segment ({io})"),
+            );
+        }
+    }
     let code = match error {
         StoreError::Record(_)
         | StoreError::TopicInvalid { .. }

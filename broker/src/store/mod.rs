@@ -22,6 +22,7 @@ pub mod chunks;
 pub mod commit_log;
 pub mod consume_queue;
 pub mod direct_file;
+pub mod disk_space;
 pub mod dispatch;
 pub mod error;
 pub mod flush;
