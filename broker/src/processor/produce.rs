@@ -368,3 +368,33 @@ fn next_random() -> u64 {
         x
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_room_for_a_segment_is_a_disk_full_refusal_not_a_system_error() {
+        let error = StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        let refusal = store_refusal(&error);
+        assert_eq!(refusal.code, ResponseCode::SERVICE_NOT_AVAILABLE);
+        assert!(
+            refusal.remark.starts_with("disk full"),
+            "{}",
+            refusal.remark
+        );
+        let full = StoreError::DiskFull {
+            used_percent: 93,
+            refuse_percent: 90,
+        };
+        let refusal = store_refusal(&full);
+        assert_eq!(refusal.code, ResponseCode::SERVICE_NOT_AVAILABLE);
+        assert!(
+            refusal.remark.starts_with("disk full"),
+            "{}",
+            refusal.remark
+        );
+        let other = StoreError::Io(std::io::Error::from_raw_os_error(5));
+        assert_eq!(store_refusal(&other).code, ResponseCode::SYSTEM_ERROR);
+    }
+}

@@ -463,6 +463,17 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_that_does_not_fit_is_refused_and_leaves_no_file() {
+        let dir = temp_dir("no-room");
+        let path = dir.join("00000000000000000000");
+        let too_large = disk_available_size(&dir).unwrap() + (1 << 40);
+        let error = DirectFile::open(&path, too_large, false).err().unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::StorageFull, "{error}");
+        assert!(!path.exists(), "a partial segment was left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     #[should_panic(expected = "unaligned O_DIRECT write")]
     fn unaligned_direct_writes_are_refused() {
         let dir = temp_dir("unaligned");
