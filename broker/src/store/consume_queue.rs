@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use wire::consume_unit::{ConsumeUnit, BLANK_UNIT, CONSUME_UNIT_SIZE};
 
-use super::disk_space::DiskSpace;
+use super::disk_space::{is_out_of_space, DiskSpace};
 
 const UNIT: u64 = CONSUME_UNIT_SIZE as u64;
 /// Units allocated at a time (80 KiB).
@@ -261,7 +261,11 @@ impl ConsumeQueue {
         // Never more than the next file ahead, however small files are.
         let next_file_end = to - to % self.units_per_file + 2 * self.units_per_file;
         let ahead_end = (to + AHEAD_UNITS).min(next_file_end);
-        self.short = self.allocate_units(to, ahead_end, space).is_err();
+        // Other failures ahead surface, if they last, when those units are written.
+        self.short = matches!(
+            self.allocate_units(to, ahead_end, space),
+            Err(error) if is_out_of_space(&error)
+        );
         Ok(())
     }
 
