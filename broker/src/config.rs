@@ -59,6 +59,10 @@ pub struct BrokerConfig {
     /// Hours of the day (0-23) at which expired segments are deleted (`deleteWhen`, `04;16`).
     pub delete_when: Vec<u8>,
     pub disk_max_used_space_ratio: u8,
+    /// `cleanFileForciblyEnable`: past the forcible ratio, unexpired segments are removed.
+    pub clean_file_forcibly_enable: bool,
+    /// `cleanResourceInterval`: how often retention checks the disk.
+    pub clean_resource_interval: Duration,
     pub slave_read_enable: bool,
     pub long_polling_enable: bool,
     pub short_polling_time: Duration,
@@ -111,6 +115,8 @@ impl Default for BrokerConfig {
             file_reserved_time: Duration::from_secs(72 * 3600),
             delete_when: vec![4],
             disk_max_used_space_ratio: 75,
+            clean_file_forcibly_enable: true,
+            clean_resource_interval: Duration::from_millis(10_000),
             slave_read_enable: false,
             long_polling_enable: true,
             short_polling_time: Duration::from_millis(1000),
@@ -311,6 +317,14 @@ impl BrokerConfig {
                 }
                 self.disk_max_used_space_ratio = ratio;
             }
+            "cleanFileForciblyEnable" => self.clean_file_forcibly_enable = boolean(key, value)?,
+            "cleanResourceInterval" => {
+                let interval = millis(key, value)?;
+                if interval.is_zero() {
+                    return Err(invalid(key, value, "a positive number of milliseconds"));
+                }
+                self.clean_resource_interval = interval;
+            }
             "useDirectIo" => self.direct_io = boolean(key, value)?,
             "messageIndexEnable" => self.message_index_enable = boolean(key, value)?,
             "maxHashSlotNum" => self.max_hash_slot_num = number(key, value)?,
@@ -459,6 +473,7 @@ impl BrokerConfig {
             ("flushDiskType", flush.into()),
         ];
         pairs.extend(self.service_properties());
+        pairs.extend(self.store_properties());
         pairs.sort();
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
@@ -501,6 +516,11 @@ impl BrokerConfig {
                 "diskMaxUsedSpaceRatio",
                 self.disk_max_used_space_ratio.to_string(),
             ),
+            (
+                "cleanFileForciblyEnable",
+                self.clean_file_forcibly_enable.to_string(),
+            ),
+            ("cleanResourceInterval", ms(self.clean_resource_interval)),
             ("slaveReadEnable", self.slave_read_enable.to_string()),
             ("longPollingEnable", self.long_polling_enable.to_string()),
             ("shortPollingTimeMills", ms(self.short_polling_time)),
@@ -512,6 +532,13 @@ impl BrokerConfig {
                 "registerNameServerPeriod",
                 ms(self.register_name_server_period),
             ),
+            ("ioThreads", self.io_threads.to_string()),
+            ("workerThreads", self.worker_threads.to_string()),
+        ]
+    }
+
+    fn store_properties(&self) -> Vec<(&'static str, String)> {
+        vec![
             ("useDirectIo", self.direct_io.to_string()),
             ("messageIndexEnable", self.message_index_enable.to_string()),
             ("maxHashSlotNum", self.max_hash_slot_num.to_string()),
@@ -527,8 +554,6 @@ impl BrokerConfig {
                 "maxUnflushedCommitLogSize",
                 self.max_unflushed_commit_log_size.to_string(),
             ),
-            ("ioThreads", self.io_threads.to_string()),
-            ("workerThreads", self.worker_threads.to_string()),
         ]
     }
 
@@ -554,6 +579,8 @@ impl BrokerConfig {
         config.retention.file_reserved_time = self.file_reserved_time;
         config.retention.delete_hours = self.delete_when.clone();
         config.retention.disk_max_used_ratio = f64::from(self.disk_max_used_space_ratio) / 100.0;
+        config.retention.clean_forcibly = self.clean_file_forcibly_enable;
+        config.retention.interval = self.clean_resource_interval;
         config.index = self.message_index_enable.then_some(IndexConfig {
             hash_slots: self.max_hash_slot_num,
             entries: self.max_index_num,
@@ -626,6 +653,7 @@ mod tests {
             ("autoCreateTopicEnable", "yes"),
             ("deleteWhen", "25"),
             ("diskMaxUsedSpaceRatio", "100"),
+            ("cleanResourceInterval", "0"),
             ("brokerIP1", "localhost"),
         ] {
             let error = parse(&[(key, value)]).unwrap_err();
@@ -641,6 +669,8 @@ mod tests {
             ("flushDiskType", "SYNC_FLUSH"),
             ("deleteWhen", "04;16"),
             ("diskMaxUsedSpaceRatio", "60"),
+            ("cleanFileForciblyEnable", "false"),
+            ("cleanResourceInterval", "1500"),
             ("useDirectIo", "false"),
         ])
         .unwrap();
@@ -650,6 +680,8 @@ mod tests {
         assert_eq!(store.flush_mode, FlushMode::Sync);
         assert_eq!(store.retention.delete_hours, vec![4, 16]);
         assert!((store.retention.disk_max_used_ratio - 0.60).abs() < 1e-9);
+        assert!(!store.retention.clean_forcibly);
+        assert_eq!(store.retention.interval, Duration::from_millis(1500));
         assert!(!store.direct_io);
         let unaligned = parse(&[("mappedFileSizeCommitLog", "67108865")]);
         assert!(unaligned.is_err());

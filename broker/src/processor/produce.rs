@@ -18,6 +18,7 @@ use crate::config::{BrokerRole, FlushDiskType};
 use crate::durability::Waiter;
 use crate::durable_state::AfterPersist;
 use crate::server::Broker;
+use crate::store::disk_space::is_out_of_space;
 use crate::store::{commit_log::is_topic_valid, AppendResult, StoreError};
 use crate::topic_config::{is_send_forbidden, PERM_WRITE, RETRY_TOPIC_PREFIX};
 
@@ -29,6 +30,16 @@ const SLAVE_FALL_BEHIND_MAX: u64 = 256 << 20;
 
 /// Store failures as send answers (the one mapping for the send processor).
 pub fn store_refusal(error: &StoreError) -> Refusal {
+    if let StoreError::Io(io) = error {
+        if is_out_of_space(io) {
+            // No room for the next commit-log segment: refused before a byte was written,
+            // and accepted again as soon as there is room (no restart).
+            return refuse(
+                ResponseCode::SERVICE_NOT_AVAILABLE,
+                format!("disk full: no room for the next commit-log segment ({io})"),
+            );
+        }
+    }
     let code = match error {
         StoreError::Record(_)
         | StoreError::TopicInvalid { .. }
@@ -379,4 +390,34 @@ fn next_random() -> u64 {
         state.set(x);
         x
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_room_for_a_segment_is_a_disk_full_refusal_not_a_system_error() {
+        let error = StoreError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        let refusal = store_refusal(&error);
+        assert_eq!(refusal.code, ResponseCode::SERVICE_NOT_AVAILABLE);
+        assert!(
+            refusal.remark.starts_with("disk full"),
+            "{}",
+            refusal.remark
+        );
+        let full = StoreError::DiskFull {
+            used_percent: 93,
+            refuse_percent: 90,
+        };
+        let refusal = store_refusal(&full);
+        assert_eq!(refusal.code, ResponseCode::SERVICE_NOT_AVAILABLE);
+        assert!(
+            refusal.remark.starts_with("disk full"),
+            "{}",
+            refusal.remark
+        );
+        let other = StoreError::Io(std::io::Error::from_raw_os_error(5));
+        assert_eq!(store_refusal(&other).code, ResponseCode::SYSTEM_ERROR);
+    }
 }

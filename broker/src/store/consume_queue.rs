@@ -12,6 +12,14 @@
 //! its progress in the checkpoint; the commit log is the truth, and recovery truncates or
 //! rebuilds these from it.
 //!
+//! Space: a file is created sparse and its bytes are allocated ([`DiskSpace::allocate`]) in
+//! steps of [`ALLOCATION_UNITS`] before units are written there, and [`AHEAD_UNITS`] more are
+//! kept allocated past the end (creating the next file early when the end nears a file's
+//! end). So when another writer fills the disk, units of messages already acknowledged still
+//! have room; a look-ahead that fails marks the queue short (the dispatcher then refuses
+//! appends), and a write whose own units cannot be allocated fails before writing anything.
+//! A file whose creation fails is removed.
+//!
 //! Threads: the dispatch thread writes; pull handlers read; retention removes old files. Each
 //! queue sits behind its own mutex in [`ConsumeQueues`].
 //!
@@ -28,13 +36,24 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use wire::consume_unit::{ConsumeUnit, BLANK_UNIT, CONSUME_UNIT_SIZE};
 
+use super::disk_space::{is_out_of_space, DiskSpace};
+
 const UNIT: u64 = CONSUME_UNIT_SIZE as u64;
+/// Units allocated at a time (80 KiB).
+pub const ALLOCATION_UNITS: u64 = 4096;
+/// Units kept allocated past a queue's end: what it can still take once the disk is full.
+pub const AHEAD_UNITS: u64 = 4096;
 
 pub struct ConsumeQueue {
     directory: PathBuf,
     units_per_file: u64,
     /// First queue offset of each file → the file.
     files: BTreeMap<u64, File>,
+    /// First queue offset of each file → how many of its bytes, from its start, are
+    /// allocated (a lower bound for files found at load).
+    allocated: BTreeMap<u64, u64>,
+    /// The last look-ahead allocation failed: the disk is out of room for this queue.
+    short: bool,
     dirty: BTreeSet<u64>,
     min_offset: u64,
     max_offset: u64,
@@ -61,6 +80,8 @@ impl ConsumeQueue {
             directory: directory.to_path_buf(),
             units_per_file,
             files: BTreeMap::new(),
+            allocated: BTreeMap::new(),
+            short: false,
             dirty: BTreeSet::new(),
             min_offset: 0,
             max_offset: 0,
@@ -77,6 +98,12 @@ impl ConsumeQueue {
                 return Err(invalid(&entry.path(), "name is not a file boundary".into()));
             }
             let length = entry.metadata()?.len();
+            if length == 0 {
+                // A creation cut short (a crash, a full disk): it holds nothing.
+                log::warn!("consume queue: removing empty {}", entry.path().display());
+                std::fs::remove_file(entry.path())?;
+                continue;
+            }
             if length > file_size {
                 return Err(invalid(
                     &entry.path(),
@@ -104,26 +131,35 @@ impl ConsumeQueue {
         Ok(queue)
     }
 
-    /// Binary search of the last file for its first empty (all-zero) unit.
+    /// Binary search for the first empty (all-zero) unit, in the last file holding any: a
+    /// file after it was created ahead of need and is still empty. Sets what is known to be
+    /// allocated: whole files below the end, and the written part of the end's file.
     fn find_max_offset(&mut self) -> io::Result<()> {
-        let Some((&first, _)) = self.files.iter().next_back() else {
-            return Ok(());
-        };
-        let (mut low, mut high) = (0u64, self.units_per_file);
-        while low < high {
-            let middle = (low + high) / 2;
-            if self.read_unit(first + middle)?.size == 0 {
-                high = middle;
-            } else {
-                low = middle + 1;
+        let firsts: Vec<u64> = self.files.keys().rev().copied().collect();
+        let file_size = self.units_per_file * UNIT;
+        for (position, &first) in firsts.iter().enumerate() {
+            let (mut low, mut high) = (0u64, self.units_per_file);
+            while low < high {
+                let middle = (low + high) / 2;
+                if self.read_unit(first + middle)?.size == 0 {
+                    high = middle;
+                } else {
+                    low = middle + 1;
+                }
             }
-        }
-        self.max_offset = first + low;
-        if low == 0 {
-            self.max_commit_end = 0;
-        } else {
-            let unit = self.read_unit(first + low - 1)?;
-            self.max_commit_end = unit_end(&unit);
+            if low == 0 && position + 1 < firsts.len() {
+                continue;
+            }
+            self.max_offset = first + low;
+            self.max_commit_end = match low {
+                0 => 0,
+                _ => unit_end(&self.read_unit(first + low - 1)?),
+            };
+            for earlier in &firsts[position + 1..] {
+                self.allocated.insert(*earlier, file_size);
+            }
+            self.allocated.insert(first, low * UNIT);
+            return Ok(());
         }
         Ok(())
     }
@@ -148,26 +184,104 @@ impl ConsumeQueue {
         self.max_commit_end
     }
 
+    /// The file holding `queue_offset` (reserved before: see [`ConsumeQueue::reserve`]), and
+    /// the unit's position in it; marks the file for the next sync.
     fn file_for(&mut self, queue_offset: u64) -> io::Result<(&File, u64)> {
         let first = queue_offset - queue_offset % self.units_per_file;
-        if !self.files.contains_key(&first) {
-            let path = self.directory.join(file_name(first));
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)?;
-            file.set_len(self.units_per_file * UNIT)?;
-            File::open(&self.directory)?.sync_all()?;
-            self.files.insert(first, file);
-        }
-        self.dirty.insert(first);
         let file = self
             .files
             .get(&first)
-            .ok_or_else(|| invalid(&self.directory, "lost".into()))?;
+            .ok_or_else(|| invalid(&self.directory, format!("no file for unit {queue_offset}")))?;
+        self.dirty.insert(first);
         Ok((file, (queue_offset - first) * UNIT))
+    }
+
+    /// Creates the file starting at unit `first` (sparse) unless it exists; a failed creation
+    /// removes what it made.
+    fn create_file(&mut self, first: u64) -> io::Result<()> {
+        if self.files.contains_key(&first) {
+            return Ok(());
+        }
+        let path = self.directory.join(file_name(first));
+        let existed = path.exists();
+        let created = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .and_then(|file| {
+                file.set_len(self.units_per_file * UNIT)?;
+                File::open(&self.directory)?.sync_all()?;
+                Ok(file)
+            });
+        match created {
+            Ok(file) => {
+                self.files.insert(first, file);
+                Ok(())
+            }
+            Err(error) => {
+                if !existed {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Allocates the bytes of units `[from, to)`, creating their files. A new file whose
+    /// first allocation fails is removed again: it holds nothing.
+    fn allocate_units(&mut self, from: u64, to: u64, space: &dyn DiskSpace) -> io::Result<()> {
+        let file_size = self.units_per_file * UNIT;
+        let mut at = from;
+        while at < to {
+            let first = at - at % self.units_per_file;
+            let end = to.min(first + self.units_per_file);
+            let fresh = !self.files.contains_key(&first);
+            self.create_file(first)?;
+            let allocated = self.allocated.get(&first).copied().unwrap_or(0);
+            let needed = (end - first) * UNIT;
+            if needed > allocated {
+                let step = ALLOCATION_UNITS * UNIT;
+                let target = needed.div_ceil(step).saturating_mul(step).min(file_size);
+                let file = self
+                    .files
+                    .get(&first)
+                    .ok_or_else(|| invalid(&self.directory, "lost".into()))?;
+                if let Err(error) = space.allocate(file, allocated, target - allocated) {
+                    if fresh {
+                        self.files.remove(&first);
+                        let _ = std::fs::remove_file(self.directory.join(file_name(first)));
+                    }
+                    return Err(error);
+                }
+                self.allocated.insert(first, target);
+            }
+            at = end;
+        }
+        Ok(())
+    }
+
+    /// Makes units `[from, to)` writable (their files exist, their bytes are allocated), or
+    /// fails having written nothing; then tries to keep [`AHEAD_UNITS`] more allocated,
+    /// noting in [`ConsumeQueue::is_short`] whether it could.
+    fn reserve(&mut self, from: u64, to: u64, space: &dyn DiskSpace) -> io::Result<()> {
+        self.allocate_units(from, to, space)?;
+        // Never more than the next file ahead, however small files are.
+        let next_file_end = to - to % self.units_per_file + 2 * self.units_per_file;
+        let ahead_end = (to + AHEAD_UNITS).min(next_file_end);
+        // Other failures ahead surface, if they last, when those units are written.
+        self.short = matches!(
+            self.allocate_units(to, ahead_end, space),
+            Err(error) if is_out_of_space(&error)
+        );
+        Ok(())
+    }
+
+    /// Whether the last look-ahead allocation failed: the queue has less than
+    /// [`AHEAD_UNITS`] of room left on a full disk.
+    pub fn is_short(&self) -> bool {
+        self.short
     }
 
     fn write_unit(&mut self, queue_offset: u64, unit: &ConsumeUnit) -> io::Result<()> {
@@ -202,22 +316,30 @@ impl ConsumeQueue {
     /// Records `unit` at `queue_offset`. Offsets already present are skipped, so re-dispatch
     /// after recovery is harmless; a queue first seen at a nonzero offset is padded with blank
     /// units from the start of its file.
-    pub fn put(&mut self, queue_offset: u64, unit: &ConsumeUnit) -> io::Result<()> {
+    pub fn put(
+        &mut self,
+        queue_offset: u64,
+        unit: &ConsumeUnit,
+        space: &dyn DiskSpace,
+    ) -> io::Result<()> {
         if queue_offset < self.max_offset {
             return Ok(());
         }
+        let born_late = self.max_offset == 0 && self.files.is_empty();
+        let pad_from = if born_late {
+            queue_offset - queue_offset % self.units_per_file
+        } else {
+            self.max_offset
+        };
+        self.reserve(pad_from, queue_offset + 1, space)?;
         if queue_offset > self.max_offset {
-            let born_late = self.max_offset == 0 && self.files.is_empty();
-            let pad_from = if born_late {
-                queue_offset - queue_offset % self.units_per_file
-            } else {
+            if !born_late {
                 log::warn!(
                     "consume queue {}: gap from {} to {queue_offset}, padded with blanks",
                     self.directory.display(),
                     self.max_offset
                 );
-                self.max_offset
-            };
+            }
             self.write_blanks(pad_from, queue_offset)?;
             // A queue that starts late starts at its first unit; a gap in the middle of a
             // queue leaves the units before it readable.
@@ -233,12 +355,16 @@ impl ConsumeQueue {
 
     /// [`ConsumeQueue::put`] for units in queue order: consecutive units that continue the
     /// queue within one file go down in one `pwrite`.
-    pub fn put_all(&mut self, units: &[(u64, ConsumeUnit)]) -> io::Result<()> {
+    pub fn put_all(
+        &mut self,
+        units: &[(u64, ConsumeUnit)],
+        space: &dyn DiskSpace,
+    ) -> io::Result<()> {
         let mut index = 0;
         while index < units.len() {
             let (queue_offset, unit) = units[index];
             if queue_offset != self.max_offset || self.max_offset == 0 {
-                self.put(queue_offset, &unit)?;
+                self.put(queue_offset, &unit, space)?;
                 index += 1;
                 continue;
             }
@@ -250,6 +376,7 @@ impl ConsumeQueue {
                 next += 1;
                 index += 1;
             }
+            self.reserve(queue_offset, next, space)?;
             let (file, position) = self.file_for(queue_offset)?;
             file.write_all_at(&run, position)?;
             let last = units[index - 1].1;
@@ -319,6 +446,7 @@ impl ConsumeQueue {
                 break;
             }
             self.files.remove(&first);
+            self.allocated.remove(&first);
             self.dirty.remove(&first);
             std::fs::remove_file(self.directory.join(file_name(first)))?;
             removed += 1;
@@ -476,6 +604,7 @@ impl ConsumeQueues {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::mem_file::MemSpace;
 
     fn unit(offset: i64) -> ConsumeUnit {
         ConsumeUnit {
@@ -494,10 +623,11 @@ mod tests {
     #[test]
     fn units_roll_over_files_and_reload() {
         let dir = temp("roll");
+        let space = MemSpace::new(1 << 40);
         let mut queue = ConsumeQueue::load(&dir, 8).unwrap();
         for q in 0..20u64 {
-            queue.put(q, &unit(q as i64 * 100)).unwrap();
-            queue.put(q, &unit(999_999)).unwrap(); // re-dispatch is a no-op
+            queue.put(q, &unit(q as i64 * 100), &space).unwrap();
+            queue.put(q, &unit(999_999), &space).unwrap(); // re-dispatch is a no-op
         }
         queue.sync().unwrap();
         assert_eq!((queue.min_offset(), queue.max_offset()), (0, 20));
@@ -521,10 +651,11 @@ mod tests {
     #[test]
     fn a_queue_born_late_is_padded_and_truncation_follows_the_log() {
         let dir = temp("late");
+        let space = MemSpace::new(1 << 40);
         let mut queue = ConsumeQueue::load(&dir, 8).unwrap();
-        queue.put(11, &unit(5000)).unwrap();
-        queue.put(12, &unit(5100)).unwrap();
-        queue.put(13, &unit(5200)).unwrap();
+        queue.put(11, &unit(5000), &space).unwrap();
+        queue.put(12, &unit(5100), &space).unwrap();
+        queue.put(13, &unit(5200), &space).unwrap();
         assert_eq!((queue.min_offset(), queue.max_offset()), (11, 14));
         assert_eq!(queue.truncate_to_commit_end(5200).unwrap(), 1);
         assert_eq!(queue.max_offset(), 13);
@@ -536,14 +667,15 @@ mod tests {
     #[test]
     fn a_gap_in_a_queue_is_padded_and_keeps_the_units_before_it() {
         let dir = temp("gap");
+        let space = MemSpace::new(1 << 40);
         let mut queue = ConsumeQueue::load(&dir, 8).unwrap();
         for q in 0..3u64 {
-            queue.put(q, &unit(q as i64 * 100)).unwrap();
+            queue.put(q, &unit(q as i64 * 100), &space).unwrap();
         }
         // A gap within the first file, then one across a file boundary.
-        queue.put(6, &unit(600)).unwrap();
+        queue.put(6, &unit(600), &space).unwrap();
         assert_eq!((queue.min_offset(), queue.max_offset()), (0, 7));
-        queue.put(10, &unit(1000)).unwrap();
+        queue.put(10, &unit(1000), &space).unwrap();
         assert_eq!((queue.min_offset(), queue.max_offset()), (0, 11));
         assert_eq!(queue.unit(1).unwrap(), Some(unit(100)));
         assert_eq!(queue.unit(4).unwrap(), Some(BLANK_UNIT));
@@ -555,9 +687,10 @@ mod tests {
     #[test]
     fn retention_removes_whole_files_below_the_log_minimum() {
         let dir = temp("retention");
+        let space = MemSpace::new(1 << 40);
         let mut queue = ConsumeQueue::load(&dir, 4).unwrap();
         for q in 0..10u64 {
-            queue.put(q, &unit(q as i64 * 100)).unwrap();
+            queue.put(q, &unit(q as i64 * 100), &space).unwrap();
         }
         assert_eq!(queue.remove_before(550).unwrap(), 1);
         assert_eq!(queue.min_offset(), 6);

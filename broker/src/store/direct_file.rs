@@ -48,8 +48,21 @@ fn assert_aligned(what: &str, address: u64, offset: u64, length: usize) {
 impl DirectFile {
     /// Opens `path`, creating and preallocating it to `size` bytes when absent. An existing
     /// file of another size is refused: a segment is always exactly its configured size.
+    ///
+    /// A full disk refuses the creation before any block is taken (a failed `fallocate`
+    /// keeps what it got, on ext4 all that was free), and a creation that fails anyway
+    /// removes its partial file, so nothing is left to eat the space or to stop a restart.
     pub fn open(path: &Path, size: u64, direct: bool) -> io::Result<DirectFile> {
         let existed = path.exists();
+        if !existed {
+            let directory = path.parent().unwrap_or(Path::new("."));
+            if disk_available_size(directory)? < size {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    format!("no room for {} ({size} bytes)", path.display()),
+                ));
+            }
+        }
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true);
         if direct {
@@ -58,8 +71,12 @@ impl DirectFile {
         let file = options.open(path)?;
         let length = file.metadata()?.len();
         if !existed || length == 0 {
-            preallocate(&file, size)?;
-            file.sync_all()?;
+            let created = preallocate(&file, size).and_then(|()| file.sync_all());
+            if let Err(error) = created {
+                drop(file);
+                let _ = std::fs::remove_file(path);
+                return Err(error);
+            }
             if let Some(parent) = path.parent() {
                 sync_directory(parent)?;
             }
@@ -109,21 +126,43 @@ impl BlockFile for DirectFile {
 /// Reserves `size` bytes of disk for `file` so that ENOSPC shows up here, when a segment is
 /// created, and never in the middle of a flush.
 fn preallocate(file: &File, size: u64) -> io::Result<()> {
-    let length = libc::off_t::try_from(size)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file size overflows off_t"))?;
+    match allocate(file, 0, size) {
+        Ok(()) => Ok(()),
+        // Filesystems without fallocate: a sparse file of the right length still reads as
+        // zeros past the written data, which is all recovery relies on.
+        Err(error) if is_unsupported(&error) => file.set_len(size),
+        Err(error) => Err(error),
+    }
+}
+
+fn is_unsupported(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+    )
+}
+
+/// Allocates `[offset, offset + size)` of `file` (`fallocate`, growing the file if the range
+/// ends past it). Ranges already allocated cost nothing. Where the filesystem has no
+/// fallocate this does nothing: writes there are buffered and fail with ENOSPC themselves.
+pub fn allocate(file: &File, offset: u64, size: u64) -> io::Result<()> {
+    let overflow = || io::Error::new(io::ErrorKind::InvalidInput, "range overflows off_t");
+    let start = libc::off_t::try_from(offset).map_err(|_| overflow())?;
+    let length = libc::off_t::try_from(size).map_err(|_| overflow())?;
+    if length == 0 {
+        return Ok(());
+    }
     // SAFETY: `fallocate` only reads its integer arguments; the descriptor is owned by `file`
     // and open for the duration of the call.
-    let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, length) };
+    let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, start, length) };
     if result == 0 {
         return Ok(());
     }
     let error = io::Error::last_os_error();
-    match error.raw_os_error() {
-        // Filesystems without fallocate: a sparse file of the right length still reads as
-        // zeros past the written data, which is all recovery relies on.
-        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => file.set_len(size),
-        _ => Err(error),
+    if is_unsupported(&error) && offset + size <= file.metadata()?.len() {
+        return Ok(());
     }
+    Err(error)
 }
 
 /// `fsync` on a directory, so that a file created or removed in it survives a crash.
@@ -156,12 +195,23 @@ pub fn supports_direct_io(directory: &Path) -> io::Result<bool> {
         Err(error) => Err(error),
     };
     let _ = std::fs::remove_file(&path);
-    result
+    match result {
+        // The filesystem took the O_DIRECT open and refused the block for space, not for
+        // alignment: a store on a full disk must still open (it writes nothing until there
+        // is room, and then into preallocated segments).
+        Err(error) if error.raw_os_error() == Some(libc::ENOSPC) => {
+            log::warn!(
+                "{}: disk full while probing O_DIRECT; assuming it is supported",
+                directory.display()
+            );
+            Ok(true)
+        }
+        other => other,
+    }
 }
 
-/// Fraction of the filesystem holding `path` that is in use, as `df` computes it (blocks
-/// reserved for root count as used).
-pub fn disk_used_ratio(path: &Path) -> io::Result<f64> {
+/// `statvfs` of the filesystem holding `path`.
+fn file_system_stats(path: &Path) -> io::Result<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
@@ -173,6 +223,20 @@ pub fn disk_used_ratio(path: &Path) -> io::Result<f64> {
     if result != 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(stats)
+}
+
+/// Bytes of the filesystem holding `path` that an unprivileged writer may still take (what
+/// `df` shows as available; blocks reserved for root are not counted, as RocketMQ does not).
+pub fn disk_available_size(path: &Path) -> io::Result<u64> {
+    let stats = file_system_stats(path)?;
+    Ok((stats.f_bavail as u64).saturating_mul(stats.f_frsize as u64))
+}
+
+/// Fraction of the filesystem holding `path` that is in use, as `df` computes it (blocks
+/// reserved for root count as used).
+pub fn disk_used_ratio(path: &Path) -> io::Result<f64> {
+    let stats = file_system_stats(path)?;
     // As `df` and RocketMQ count it: blocks reserved for root are neither used nor
     // available, so used / (used + available), not (total - available) / total (which on a
     // quarter-full disk with a large reserve reads 0.73 and trips retention).
@@ -272,13 +336,14 @@ impl StoreLock {
 /// A whole file mapped shared and read-write (`mmap`): the index files' slot tables are
 /// updated in place at random positions, which a mapping does with plain stores.
 ///
-/// The file is preallocated when created so that a full disk is an error here and never a
-/// SIGBUS on a later store into a hole. Writing needs `&mut self`; callers share it behind a
-/// lock.
+/// A new file is sparse: the caller allocates each range (through
+/// [`super::disk_space::DiskSpace::allocate`]) before storing into it, so that a full disk
+/// is an error there and never a SIGBUS on a store into a hole. Writing needs `&mut self`;
+/// callers share it behind a lock.
 pub struct MappedFile {
     pointer: *mut u8,
     length: usize,
-    _file: File,
+    file: File,
 }
 
 // SAFETY: the mapping is owned like a heap buffer: shared reads through `&self`, writes only
@@ -288,8 +353,8 @@ unsafe impl Send for MappedFile {}
 unsafe impl Sync for MappedFile {}
 
 impl MappedFile {
-    /// Maps `path`, creating and preallocating it to `size` bytes when absent or empty; an
-    /// existing file of another size is refused.
+    /// Maps `path`, creating it (sparse, `size` bytes long) when absent or empty; an existing
+    /// file of another size is refused.
     pub fn open(path: &Path, size: u64) -> io::Result<MappedFile> {
         let file = OpenOptions::new()
             .read(true)
@@ -299,7 +364,7 @@ impl MappedFile {
             .open(path)?;
         let length = file.metadata()?.len();
         if length == 0 {
-            preallocate(&file, size)?;
+            file.set_len(size)?;
         } else if length != size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -326,8 +391,13 @@ impl MappedFile {
         Ok(MappedFile {
             pointer: pointer.cast(),
             length,
-            _file: file,
+            file,
         })
+    }
+
+    /// The mapped file, for allocating ranges of it.
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
     pub fn as_slice(&self) -> &[u8] {
@@ -589,6 +659,17 @@ mod tests {
         drop(file);
         let error = DirectFile::open(&path, 128 * 1024, direct).err().unwrap();
         assert!(error.to_string().contains("expected 131072"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_segment_that_does_not_fit_is_refused_and_leaves_no_file() {
+        let dir = temp_dir("no-room");
+        let path = dir.join("00000000000000000000");
+        let too_large = disk_available_size(&dir).unwrap() + (1 << 40);
+        let error = DirectFile::open(&path, too_large, false).err().unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::StorageFull, "{error}");
+        assert!(!path.exists(), "a partial segment was left behind");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -6,11 +6,21 @@
 //! About once a second the thread syncs the consume queues it wrote and then records both
 //! watermarks in the checkpoint: a crash then re-dispatches from there, idempotently.
 //!
+//! A full disk: the index is best-effort and never stops dispatch. Consume-queue units come
+//! first: they are what makes an acknowledged message readable, so their files take space
+//! ahead of need (see [`super::consume_queue`]). If units still cannot be written for lack
+//! of space, dispatch stops at that record without failing (also during the open), the
+//! [`DiskGuard`] refuses appends, and the thread tries again every second; once through, it
+//! lifts the refusal. A stall during the open left the commit log's queue-offset counters
+//! short of the records not yet dispatched: they are set again from the queues before
+//! appends are accepted. Once a second the thread also refuses appends while the free space
+//! is under [`SPACE_FLOOR_SIZE`].
+//!
 //! Threads: the loop runs on the dispatch thread; [`Dispatcher::dispatch_available`] also runs
 //! on the opening thread during recovery, before the store is served.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +32,7 @@ use wire::message::{self, RecordKind, RecordView};
 use super::checkpoint::{Checkpoint, CheckpointFile};
 use super::commit_log::CommitLog;
 use super::consume_queue::{lock_queue, ConsumeQueues};
+use super::disk_space::{is_out_of_space, DiskGuard, DiskSpace, SPACE_FLOOR_SIZE};
 use super::error::StoreError;
 use super::index::{Keyed, MessageIndex};
 
@@ -79,6 +90,19 @@ pub struct Dispatcher {
     seen_written: AtomicU64,
     listener: Option<ArrivalListener>,
     index: Option<Arc<MessageIndex>>,
+    /// The disk the queues and the index allocate from.
+    space: Arc<dyn DiskSpace>,
+    guard: Arc<DiskGuard>,
+    /// Dispatch stopped for lack of space at `dispatched_offset`.
+    stalled: AtomicBool,
+    /// The dispatch thread runs (before it, dispatch is the open's re-dispatch).
+    started: AtomicBool,
+    /// The open's re-dispatch stalled: queue offsets are to be set again once through.
+    reseed_pending: AtomicBool,
+}
+
+fn is_space_error(error: &StoreError) -> bool {
+    matches!(error, StoreError::Io(error) if is_out_of_space(error))
 }
 
 impl Dispatcher {
@@ -89,28 +113,99 @@ impl Dispatcher {
         listener: Option<ArrivalListener>,
         index: Option<Arc<MessageIndex>>,
     ) -> Dispatcher {
-        Dispatcher {
-            log,
+        let dispatcher = Dispatcher {
             queues,
             dispatched_offset: AtomicU64::new(from),
             last_store_timestamp: AtomicU64::new(0),
             seen_written: AtomicU64::new(from),
             listener,
             index,
-        }
+            space: log.storage().space(),
+            guard: Arc::new(DiskGuard::new(log.clone())),
+            stalled: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            reseed_pending: AtomicBool::new(false),
+            log,
+        };
+        // Before the store serves: a broker starting on a nearly full disk refuses at once.
+        dispatcher.check_space();
+        dispatcher
     }
 
     pub fn index(&self) -> Option<&Arc<MessageIndex>> {
         self.index.as_ref()
     }
 
+    /// The refusal of appends for the disk, which retention also reports to.
+    pub fn disk_guard(&self) -> &Arc<DiskGuard> {
+        &self.guard
+    }
+
+    /// Whether dispatch is stopped for lack of space.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Acquire)
+    }
+
     pub fn dispatched_offset(&self) -> u64 {
         self.dispatched_offset.load(Ordering::Acquire)
     }
 
-    /// Dispatches everything written so far; returns how many records went into queues.
+    /// Dispatches everything written so far; returns how many records went into queues. For
+    /// lack of space it stops early without an error (see the module doc).
     pub fn dispatch_available(&self) -> Result<usize, StoreError> {
         let mut count = 0;
+        match self.dispatch_pass(&mut count) {
+            Ok(()) => {
+                if self.stalled.load(Ordering::Acquire) {
+                    self.on_resumed();
+                }
+                Ok(count)
+            }
+            Err(error) if is_space_error(&error) => {
+                if !self.stalled.swap(true, Ordering::AcqRel) {
+                    log::error!(
+                        "dispatch stopped at commit-log offset {} for lack of space; \
+                         appends refused, retried every second: {error}",
+                        self.dispatched_offset()
+                    );
+                }
+                if !self.started.load(Ordering::Acquire) {
+                    self.reseed_pending.store(true, Ordering::Release);
+                }
+                self.guard.set_queues_stalled(true);
+                Ok(count)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Through again after a stall: sets the queue offsets if the open's re-dispatch had
+    /// stalled (appends were refused since), then lifts the refusal.
+    fn on_resumed(&self) {
+        if self.reseed_pending.swap(false, Ordering::AcqRel) {
+            for (topic, queue_id, queue) in self.queues.all() {
+                let next = lock_queue(&queue).max_offset();
+                self.log.set_queue_offset(&topic, queue_id, next as i64);
+            }
+        }
+        self.stalled.store(false, Ordering::Release);
+        log::info!(
+            "dispatch resumed: through to commit-log offset {}",
+            self.dispatched_offset()
+        );
+        self.guard.set_queues_stalled(false);
+    }
+
+    /// Refuses appends while the free space is under [`SPACE_FLOOR_SIZE`] (and accepts them
+    /// again above it, unless a queue could not allocate ahead since).
+    fn check_space(&self) {
+        match self.space.available_size() {
+            Ok(available) => self.guard.set_space_low(available < SPACE_FLOOR_SIZE),
+            Err(error) => log::warn!("free space unknown: {error}"),
+        }
+    }
+
+    fn dispatch_pass(&self, count: &mut usize) -> Result<(), StoreError> {
         // One window buffer for the whole pass rather than an allocation per window.
         let mut bytes = Vec::with_capacity(READ_SIZE);
         loop {
@@ -120,22 +215,22 @@ impl Dispatcher {
             if from >= written {
                 self.dispatched_offset
                     .store(from.max(self.dispatched_offset()), Ordering::Release);
-                return Ok(count);
+                return Ok(());
             }
             bytes.clear();
             self.log.read_into(from, READ_SIZE, &mut bytes)?;
             let (consumed, dispatched) = self.dispatch_bytes(from, &bytes)?;
-            count += dispatched;
+            *count += dispatched;
             if consumed == 0 {
                 if bytes.len() < message::BLANK_RECORD_SIZE {
                     // A replica received only the start of a record so far.
-                    return Ok(count);
+                    return Ok(());
                 }
                 // The window ends inside a record larger than it: read that record whole.
                 let header = message::peek(&bytes)?;
                 if from + header.size() as u64 > written {
                     // A replica has not received the rest of this record yet.
-                    return Ok(count);
+                    return Ok(());
                 }
                 let whole = self.log.read(from, header.size())?;
                 let (consumed, dispatched) = self.dispatch_bytes(from, &whole)?;
@@ -145,7 +240,7 @@ impl Dispatcher {
                         reason: "record cannot be read whole".into(),
                     });
                 }
-                count += dispatched;
+                *count += dispatched;
                 self.dispatched_offset
                     .store(from + consumed, Ordering::Release);
             } else {
@@ -202,7 +297,7 @@ impl Dispatcher {
         }
         self.write_units(&arrivals)?;
         if let Some(index) = &self.index {
-            index.add(&keyed);
+            index.add(&keyed, self.space.as_ref(), segment_size);
         }
         if let Some(listener) = &self.listener {
             for (arrival, _) in &arrivals {
@@ -219,9 +314,16 @@ impl Dispatcher {
             let group = groups.entry((arrival.topic, arrival.queue_id)).or_default();
             group.push((arrival.queue_offset, *unit));
         }
+        let mut short = false;
         for ((topic, queue_id), units) in groups {
             let queue = self.queues.get_or_create(topic, queue_id)?;
-            lock_queue(&queue).put_all(&units)?;
+            let mut queue = lock_queue(&queue);
+            queue.put_all(&units, self.space.as_ref())?;
+            short |= queue.is_short();
+        }
+        if short {
+            // Units already acknowledged must keep finding room: stop taking more.
+            self.guard.set_space_low(true);
         }
         Ok(())
     }
@@ -248,6 +350,8 @@ impl Dispatcher {
     /// The dispatch thread's loop; returns when `stop` closes, after dispatching and
     /// checkpointing what is there.
     pub fn run(&self, checkpoint: &CheckpointFile, stop: Receiver<()>) {
+        self.started.store(true, Ordering::Release);
+        self.check_space();
         let mut last_checkpoint = Instant::now();
         let mut failing = false;
         loop {
@@ -275,13 +379,14 @@ impl Dispatcher {
                 if let Err(error) = self.checkpoint(checkpoint) {
                     log::error!("checkpoint failed: {error}");
                 }
+                self.check_space();
                 last_checkpoint = Instant::now();
             }
             if stopping {
                 return;
             }
             let moved = self.dispatched_offset() - before;
-            if failing || self.log.is_closed() {
+            if failing || self.is_stalled() || self.log.is_closed() {
                 let _ = stop.recv_timeout(Duration::from_secs(1));
             } else if moved > 0 && moved < BATCH_SIZE_MIN {
                 // Records are trickling in under load: let a batch gather rather than fight

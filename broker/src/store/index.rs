@@ -20,21 +20,34 @@
 //! duplicate offsets. Entries that point past a truncated log are weeded out by the caller's
 //! check of the record found there.
 //!
+//! Space: the index is best-effort and never holds up dispatch. A file is created sparse and
+//! allocated as it fills ([`INDEX_ALLOCATION_SIZE`] at a time; the header and slot table with
+//! the first step), only while the disk keeps room for the commit log's next segment after
+//! it. A file that cannot be started is removed. While the disk refuses, keys go unindexed:
+//! logged once, tried again after [`INDEX_RETRY_INTERVAL`], not per record. Stores into the
+//! mapping only ever touch allocated ranges (a hole on a full disk would be a SIGBUS).
+//!
 //! Threads: the dispatch thread adds, broker threads query, the retention thread removes old
 //! files; one mutex guards the files.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use byteorder::{BigEndian, ByteOrder};
 use wire::properties::KEY_SEPARATOR;
 
 use super::direct_file::{local_timestamp_name, sync_directory, MappedFile};
+use super::disk_space::{out_of_space, DiskSpace};
 use super::error::StoreError;
 
 const HEADER_SIZE: usize = 40;
 const SLOT_SIZE: usize = 4;
 const ENTRY_SIZE: usize = 20;
+/// An index file is allocated this much at a time as entries arrive.
+pub const INDEX_ALLOCATION_SIZE: u64 = 4 << 20;
+/// After the disk refused, the next try is this much later (upstream checks space every 10 s).
+pub const INDEX_RETRY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// `maxHashSlotNum` and `maxIndexNum`. The slot table is read and written at random, so all
 /// of it stays resident: the default is a tenth of upstream's (2 MB instead of 20 MB), for
@@ -114,6 +127,14 @@ struct IndexFile {
     config: IndexConfig,
     header: Header,
     dirty: bool,
+    /// Bytes from the start known to be allocated: stores go below it only.
+    allocated_size: u64,
+}
+
+/// What a file is given when it has to grow: room, but never the commit log's next segment.
+struct Room<'a> {
+    space: &'a dyn DiskSpace,
+    reserve_size: u64,
 }
 
 impl IndexFile {
@@ -133,13 +154,51 @@ impl IndexFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(IndexFile {
+        let mut file = IndexFile {
             name,
             map,
             config,
             header,
             dirty: false,
-        })
+            allocated_size: 0,
+        };
+        // Entries were only ever stored into allocated ranges, the slot table first of all.
+        file.allocated_size = file.entry_position(file.header.count) as u64;
+        Ok(file)
+    }
+
+    /// Creates the file at `path`, sparse, and allocates its header, slot table and first
+    /// entries; removes it again when the disk has no room for that.
+    fn create(path: &Path, config: IndexConfig, room: &Room<'_>) -> Result<IndexFile, StoreError> {
+        let mut file = IndexFile::open(path, config)?;
+        file.allocated_size = 0;
+        let first_entry_end = file.entry_position(2) as u64;
+        if let Err(error) = file.allocate(first_entry_end, room) {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            return Err(error);
+        }
+        Ok(file)
+    }
+
+    /// Allocates up to `end` (rounded up to [`INDEX_ALLOCATION_SIZE`]) if the disk keeps the
+    /// commit log's reserve after it; refuses with ENOSPC otherwise.
+    fn allocate(&mut self, end: u64, room: &Room<'_>) -> Result<(), StoreError> {
+        if end <= self.allocated_size {
+            return Ok(());
+        }
+        let target = end
+            .div_ceil(INDEX_ALLOCATION_SIZE)
+            .saturating_mul(INDEX_ALLOCATION_SIZE)
+            .min(self.config.file_size());
+        let size = target - self.allocated_size;
+        if room.space.available_size()? < size.saturating_add(room.reserve_size) {
+            return Err(out_of_space().into());
+        }
+        room.space
+            .allocate(self.map.file(), self.allocated_size, size)?;
+        self.allocated_size = target;
+        Ok(())
     }
 
     fn slot_position(&self, hash: i32) -> usize {
@@ -161,6 +220,13 @@ impl IndexFile {
     }
 
     fn put(&mut self, hash: i32, offset: u64, store_timestamp: i64) {
+        assert!(
+            self.entry_position(self.header.count + 1) as u64 <= self.allocated_size,
+            "index entry {} of {} stored past the allocated {} bytes",
+            self.header.count,
+            self.name,
+            self.allocated_size
+        );
         let previous = self.slot(hash);
         let seconds = if self.header.begin_timestamp <= 0 {
             0
@@ -241,8 +307,10 @@ struct Files {
     files: Vec<IndexFile>,
     /// Records below this commit-log offset are indexed already.
     indexed_end: u64,
-    /// Set while the index cannot create a file (a full disk); logged once.
+    /// Set while the disk refuses the index room; logged once.
     failing: bool,
+    /// No allocation is tried before this (keys arriving meanwhile go unindexed).
+    retry_at: Option<Instant>,
 }
 
 pub struct MessageIndex {
@@ -276,7 +344,15 @@ impl MessageIndex {
         names.sort();
         let mut files = Vec::new();
         for name in names {
-            match IndexFile::open(&dir.join(&name), config) {
+            let path = dir.join(&name);
+            if never_written(&path)? {
+                // A creation that failed or was cut short (older versions left these on a
+                // full disk): it holds no entry, only space.
+                log::warn!("index file {name} holds no entry: removed");
+                std::fs::remove_file(&path)?;
+                continue;
+            }
+            match IndexFile::open(&path, config) {
                 Ok(file) => files.push(file),
                 // A file made with other maxHashSlotNum/maxIndexNum cannot be read: leave it.
                 Err(error) => log::warn!("index file {name} ignored: {error}"),
@@ -299,6 +375,7 @@ impl MessageIndex {
                 files,
                 indexed_end,
                 failing: false,
+                retry_at: None,
             }),
         })
     }
@@ -307,45 +384,74 @@ impl MessageIndex {
         self.files.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Indexes the keys of `records` (in commit-log order). A file that cannot be created is
-    /// logged once and those keys go unindexed: dispatch to consume queues never waits on it.
-    pub fn add(&self, records: &[Keyed<'_>]) {
+    /// Indexes the keys of `records` (in commit-log order), growing files from `space` only
+    /// while `reserve_size` bytes stay free for the commit log. When the disk refuses, those
+    /// keys go unindexed (logged once) and nothing is tried for [`INDEX_RETRY_INTERVAL`]:
+    /// dispatch to consume queues never waits on the index.
+    pub fn add(&self, records: &[Keyed<'_>], space: &dyn DiskSpace, reserve_size: u64) {
+        let room = Room {
+            space,
+            reserve_size,
+        };
         let mut state = self.lock();
         for record in records {
             if record.offset < state.indexed_end {
                 continue;
             }
+            state.indexed_end = record.offset + 1;
             let mut hashes = Vec::new();
             record.each_key(|key| hashes.push(key_hash(record.topic, key)));
-            if !hashes.is_empty() {
-                match self.writable(&mut state, hashes.len()) {
-                    Ok(file) => {
-                        for hash in hashes {
-                            file.put(hash, record.offset, record.store_timestamp);
-                        }
+            if hashes.is_empty() || state.retry_at.is_some_and(|at| Instant::now() < at) {
+                continue;
+            }
+            if hashes.len() as u64 + 1 > u64::from(self.config.entries) {
+                log::warn!(
+                    "index: a message with {} keys does not fit an index file of {} entries",
+                    hashes.len(),
+                    self.config.entries
+                );
+                continue;
+            }
+            match self.writable(&mut state, hashes.len(), &room) {
+                Ok(file) => {
+                    for hash in hashes {
+                        file.put(hash, record.offset, record.store_timestamp);
                     }
-                    Err(error) => {
-                        if !state.failing {
-                            log::error!("index: keys go unindexed: {error}");
-                            state.failing = true;
-                        }
-                        continue;
+                    state.retry_at = None;
+                    if state.failing {
+                        log::info!(
+                            "index: writing again from commit-log offset {}",
+                            record.offset
+                        );
+                        state.failing = false;
                     }
                 }
+                Err(error) => {
+                    if !state.failing {
+                        log::error!(
+                            "index: keys go unindexed from commit-log offset {} (retried every \
+                             {} s): {error}",
+                            record.offset,
+                            INDEX_RETRY_INTERVAL.as_secs()
+                        );
+                        state.failing = true;
+                    }
+                    state.retry_at = Some(Instant::now() + INDEX_RETRY_INTERVAL);
+                }
             }
-            state.indexed_end = record.offset + 1;
         }
     }
 
-    /// The file taking new entries, with room for `keys` more (a new one when full).
+    /// The file taking new entries, allocated for `keys` more (a new one when full).
     fn writable<'a>(
         &self,
         state: &'a mut Files,
         keys: usize,
+        room: &Room<'_>,
     ) -> Result<&'a mut IndexFile, StoreError> {
-        let room =
+        let fits =
             |f: &IndexFile| f.header.count as u64 + keys as u64 <= u64::from(f.config.entries);
-        if !state.files.last().is_some_and(room) {
+        if !state.files.last().is_some_and(fits) {
             if let Some(full) = state.files.last_mut() {
                 full.map.sync()?;
                 full.dirty = false;
@@ -357,28 +463,21 @@ impl MessageIndex {
                 time += std::time::Duration::from_millis(1);
                 name = local_timestamp_name(time);
             }
-            let path = self.dir.join(&name);
-            let file = IndexFile::open(&path, self.config)?;
+            let file = IndexFile::create(&self.dir.join(&name), self.config, room)?;
             sync_directory(&self.dir)?;
-            if !room(&file) {
-                return Err(StoreError::SegmentInvalid {
-                    name,
-                    reason: format!("a message with {keys} keys does not fit an index file"),
-                });
-            }
-            if state.failing {
-                log::info!("index: writing again, new file {name}");
-                state.failing = false;
-            }
+            log::info!("index: new file {name}");
             state.files.push(file);
         }
-        state
+        let file = state
             .files
             .last_mut()
             .ok_or_else(|| StoreError::SegmentInvalid {
                 name: "index".into(),
                 reason: "no index file".into(),
-            })
+            })?;
+        let end = file.entry_position(file.header.count + keys as i32) as u64;
+        file.allocate(end, room)?;
+        Ok(file)
     }
 
     /// Offsets of messages of `topic` with `key` stored in `[begin, end]` (ms), newest
@@ -447,12 +546,35 @@ impl MessageIndex {
     pub(crate) fn file_count(&self) -> usize {
         self.lock().files.len()
     }
+
+    /// Ends the back-off now, as if [`INDEX_RETRY_INTERVAL`] had passed.
+    #[cfg(test)]
+    pub(crate) fn retry_now(&self) {
+        self.lock().retry_at = None;
+    }
+}
+
+/// Whether the index file at `path` never received an entry (its header's count is 0 or 1,
+/// or it is too short to hold a header): what a failed or interrupted creation leaves.
+fn never_written(path: &Path) -> Result<bool, StoreError> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path)?;
+    let mut header = [0u8; HEADER_SIZE];
+    if file.metadata()?.len() < HEADER_SIZE as u64 {
+        return Ok(true);
+    }
+    file.read_exact_at(&mut header, 0)?;
+    Ok(BigEndian::read_i32(&header[36..]) <= 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::mem_file::MemSpace;
     use crate::store::tests::TempDir;
+
+    static SPACE_UNLIMITED: std::sync::LazyLock<MemSpace> =
+        std::sync::LazyLock::new(|| MemSpace::new(1 << 50));
 
     const SMALL: IndexConfig = IndexConfig {
         hash_slots: 7,
@@ -484,7 +606,7 @@ mod tests {
                 )
             })
             .collect();
-        index.add(&records);
+        index.add(&records, &*SPACE_UNLIMITED, 0);
         // 3 keys per record, 8 usable entries per file: two records a file.
         assert_eq!(index.file_count(), 10);
         let all = index.query("T", "all", 64, 0, i64::MAX);
@@ -524,11 +646,11 @@ mod tests {
         };
         {
             let index = MessageIndex::open(&dir.0, config, u64::MAX).unwrap();
-            index.add(&records);
+            index.add(&records, &*SPACE_UNLIMITED, 0);
             index.sync().unwrap();
         }
         let index = MessageIndex::open(&dir.0, config, 1_000).unwrap();
-        index.add(&records);
+        index.add(&records, &*SPACE_UNLIMITED, 0);
         assert_eq!(
             index.lock().files[0].header.count,
             7,
@@ -537,7 +659,7 @@ mod tests {
         drop(index);
         // The log was recovered to below the last indexed record: all of it again, no dupes.
         let index = MessageIndex::open(&dir.0, config, 15).unwrap();
-        index.add(&records[2..]);
+        index.add(&records[2..], &*SPACE_UNLIMITED, 0);
         assert_eq!(index.lock().files[0].header.count, 9);
         assert_eq!(index.query("T", "k", 64, 0, i64::MAX), vec![20, 10, 0]);
     }
@@ -546,7 +668,11 @@ mod tests {
     fn a_chain_pointing_forwards_ends_the_walk() {
         let dir = TempDir::new("index-torn");
         let index = MessageIndex::open(&dir.0, SMALL, u64::MAX).unwrap();
-        index.add(&[keyed("T", "k", "", 0), keyed("T", "k", "", 10)]);
+        index.add(
+            &[keyed("T", "k", "", 0), keyed("T", "k", "", 10)],
+            &*SPACE_UNLIMITED,
+            0,
+        );
         {
             let mut state = index.lock();
             let file = &mut state.files[0];

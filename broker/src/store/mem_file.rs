@@ -1,20 +1,25 @@
 //! The in-memory twin of [`super::direct_file::DirectFile`], for tests that need faults a real
 //! disk will not produce on demand: failed writes (EIO), short writes, torn writes that only
-//! partly reach the disk, failed syncs, bits flipped at rest, and crashes that lose whatever
-//! was written but not synced. Modelled on TigerBeetle's `testing/storage.zig`.
+//! partly reach the disk, failed syncs, bits flipped at rest, crashes that lose whatever was
+//! written but not synced, and a disk that fills up ([`MemSpace`]: segments, consume-queue
+//! and index files all take their room from it). Modelled on TigerBeetle's
+//! `testing/storage.zig`.
 //!
 //! Each file keeps two images: `data`, what reads see, and `durable`, what survives
 //! [`MemStorage::crash`]. `sync_data` copies the one to the other. In direct mode every write
 //! is checked for alignment exactly as the real file checks it, and remembered so a test can
 //! assert on the whole history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use super::aligned_buffer::is_aligned;
 use super::direct_file::BlockFile;
+use super::disk_space::{out_of_space, DiskSpace};
 use super::storage::Storage;
 
 /// One write as the file saw it.
@@ -217,21 +222,139 @@ impl BlockFile for MemFile {
     }
 }
 
-/// A directory of [`MemFile`]s. Created files are durable at once (the real storage syncs the
-/// directory when it creates a file).
+/// A disk of `capacity` bytes. Segments of a [`MemStorage`] take their size from it when
+/// created and give it back when removed; consume-queue and index files (real files in a
+/// test's directory) take each newly allocated 4 KiB page, counted rather than made.
+pub struct MemSpace {
+    state: Mutex<SpaceState>,
+}
+
+#[derive(Default)]
+struct SpaceState {
+    capacity: u64,
+    used: u64,
+    /// Allocated pages per file (by inode): allocating a range twice takes it once.
+    pages: HashMap<u64, BTreeSet<u64>>,
+    allocations: u64,
+    refusals: u64,
+    /// Allocations fail while set, whatever is free: the disk filled between a check of the
+    /// free space and the allocation.
+    refusing: bool,
+}
+
+const PAGE: u64 = 4096;
+
+impl MemSpace {
+    pub fn new(capacity: u64) -> MemSpace {
+        MemSpace {
+            state: Mutex::new(SpaceState {
+                capacity,
+                ..SpaceState::default()
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, SpaceState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes `size` bytes (a filler beside the store), or fails with ENOSPC taking nothing.
+    pub fn take(&self, size: u64) -> io::Result<()> {
+        let mut state = self.state();
+        if state.capacity - state.used < size {
+            state.refusals += 1;
+            return Err(out_of_space());
+        }
+        state.used += size;
+        Ok(())
+    }
+
+    /// Takes all that is left; returns how much that was.
+    pub fn fill(&self) -> u64 {
+        let mut state = self.state();
+        let left = state.capacity - state.used;
+        state.used = state.capacity;
+        left
+    }
+
+    /// Gives `size` bytes back (a filler removed).
+    pub fn give(&self, size: u64) {
+        let mut state = self.state();
+        state.used = state.used.saturating_sub(size);
+    }
+
+    pub fn used_ratio(&self) -> f64 {
+        let state = self.state();
+        state.used as f64 / state.capacity.max(1) as f64
+    }
+
+    /// Makes file-range allocations fail (or succeed again) whatever is free.
+    pub fn refuse_allocations(&self, refusing: bool) {
+        self.state().refusing = refusing;
+    }
+
+    /// Allocations of file ranges that succeeded, and refusals of any kind.
+    pub fn counts(&self) -> (u64, u64) {
+        let state = self.state();
+        (state.allocations, state.refusals)
+    }
+}
+
+impl DiskSpace for MemSpace {
+    fn available_size(&self) -> io::Result<u64> {
+        let state = self.state();
+        Ok(state.capacity - state.used)
+    }
+
+    fn allocate(&self, file: &File, offset: u64, size: u64) -> io::Result<()> {
+        let inode = file.metadata()?.ino();
+        let mut state = self.state();
+        let taken = state.pages.get(&inode);
+        let first = offset / PAGE;
+        let end = (offset + size).div_ceil(PAGE);
+        let new: Vec<u64> = (first..end)
+            .filter(|page| !taken.is_some_and(|t| t.contains(page)))
+            .collect();
+        let needed = new.len() as u64 * PAGE;
+        if state.refusing || state.capacity - state.used < needed {
+            state.refusals += 1;
+            return Err(out_of_space());
+        }
+        state.used += needed;
+        state.allocations += 1;
+        state.pages.entry(inode).or_default().extend(new);
+        Ok(())
+    }
+}
+
+/// A directory of [`MemFile`]s on a [`MemSpace`]. Created files are durable at once (the
+/// real storage syncs the directory when it creates a file).
 pub struct MemStorage {
     direct: bool,
     files: Mutex<BTreeMap<String, Arc<MemFile>>>,
-    used_ratio: Mutex<f64>,
+    /// A fixed answer for [`Storage::used_ratio`]; `None` measures the space.
+    used_ratio: Mutex<Option<f64>>,
+    space: Arc<MemSpace>,
 }
 
 impl MemStorage {
+    /// A storage on a disk too large to fill.
     pub fn new(direct: bool) -> MemStorage {
+        MemStorage::on(direct, Arc::new(MemSpace::new(1 << 50)))
+    }
+
+    /// A storage on `space`.
+    pub fn on(direct: bool, space: Arc<MemSpace>) -> MemStorage {
         MemStorage {
             direct,
             files: Mutex::new(BTreeMap::new()),
-            used_ratio: Mutex::new(0.1),
+            used_ratio: Mutex::new(None),
+            space,
         }
+    }
+
+    pub fn disk(&self) -> &Arc<MemSpace> {
+        &self.space
     }
 
     fn files(&self) -> MutexGuard<'_, BTreeMap<String, Arc<MemFile>>> {
@@ -256,13 +379,16 @@ impl MemStorage {
     }
 
     pub fn set_used_ratio(&self, ratio: f64) {
-        *self.used_ratio.lock().unwrap_or_else(|p| p.into_inner()) = ratio;
+        *self.used_ratio.lock().unwrap_or_else(|p| p.into_inner()) = Some(ratio);
     }
 }
 
 impl Storage for MemStorage {
     fn open(&self, name: &str, size: u64) -> io::Result<Arc<dyn BlockFile>> {
         let mut files = self.files();
+        if !files.contains_key(name) {
+            self.space.take(size)?;
+        }
         let file = files
             .entry(name.to_string())
             .or_insert_with(|| Arc::new(MemFile::new(size, self.direct)))
@@ -285,10 +411,12 @@ impl Storage for MemStorage {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        self.files()
+        let file = self
+            .files()
             .remove(name)
-            .map(|_| ())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))?;
+        self.space.give(file.size());
+        Ok(())
     }
 
     fn modified(&self, name: &str) -> io::Result<SystemTime> {
@@ -308,10 +436,15 @@ impl Storage for MemStorage {
     }
 
     fn used_ratio(&self) -> io::Result<f64> {
-        Ok(*self.used_ratio.lock().unwrap_or_else(|p| p.into_inner()))
+        let fixed = *self.used_ratio.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(fixed.unwrap_or_else(|| self.space.used_ratio()))
     }
 
     fn is_direct(&self) -> bool {
         self.direct
+    }
+
+    fn space(&self) -> Arc<dyn DiskSpace> {
+        self.space.clone()
     }
 }

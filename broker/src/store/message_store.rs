@@ -451,7 +451,9 @@ fn retention_pass(
     now: SystemTime,
 ) -> Result<retention::RetentionPass, StoreError> {
     let dispatched = dispatcher.dispatched_offset();
-    let pass = retention::run_once(log, queues, config, dispatched, now, local_hour(now))?;
+    let guard = dispatcher.disk_guard();
+    let hour = local_hour(now);
+    let pass = retention::run_once(log, queues, guard, config, dispatched, now, hour)?;
     if let Some(index) = dispatcher.index() {
         let removed = index.remove_before(log.min_offset())?;
         if removed > 0 {

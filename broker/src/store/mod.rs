@@ -16,12 +16,14 @@
 //!                  pwrite whole blocks + fdatasync                     consume-queue units,
 //!                  publish flushed_offset ──▶ waiters                  arrival listener,
 //!                                                                      checkpoint every 1 s
-//!   store-retention thread: removes old segments and queue files, refuses writes on a full disk
+//!   store-retention thread: removes old segments and queue files, reports the used ratio
+//!   disk_space::DiskGuard: refuses appends while the disk is full (ratio, stalled dispatch,
+//!                          free space under the floor), each reason cleared on its own
 //! ```
 //!
 //! Lock order: commit-log append state, then its segment map; a consume queue's mutex is
-//! never held while taking either. Details per module; `direct_file` is the only module with
-//! `unsafe` or `libc`.
+//! never held while taking either; the disk guard's mutex, then the commit log's refusal
+//! flag. Details per module; `direct_file` is the only module with `unsafe` or `libc`.
 
 pub mod aligned_buffer;
 pub mod append_records;
@@ -30,6 +32,7 @@ pub mod chunks;
 pub mod commit_log;
 pub mod consume_queue;
 pub mod direct_file;
+pub mod disk_space;
 pub mod dispatch;
 pub mod error;
 pub mod flush;

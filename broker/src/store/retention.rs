@@ -1,12 +1,19 @@
 //! Retention: removes whole commit-log segments from the oldest on, and the consume-queue
-//! files that only point into them, and refuses writes when the disk is nearly full.
+//! files that only point into them, and refuses writes when the disk is nearly full, with
+//! Apache RocketMQ's thresholds:
 //!
-//! A segment goes when it is older than `fileReservedTime` (by its modification time) and it
-//! is one of the `deleteWhen` hours, or sooner, at any hour, once disk use passes
-//! `diskMaxUsedSpaceRatio`. Past the forcible ratio the oldest segment goes even if it is not
-//! expired (RocketMQ's `diskSpaceCleanForciblyRatio`), one per pass. The active segment and
-//! anything not yet flushed and dispatched are never removed. Past the refusal ratio appends
-//! fail with `DiskFull` before a byte is written, and are accepted again once use drops.
+//! - used ratio above `diskSpaceWarningLevelRatio` (0.90): appends are refused (through the
+//!   [`DiskGuard`]) before a byte is written, and accepted again at the first pass below it;
+//! - a pass removes segments only at a `deleteWhen` hour or while the used ratio is above
+//!   `diskMaxUsedSpaceRatio` (0.75): those older than `fileReservedTime` (by modification
+//!   time), from the oldest on;
+//! - above `diskSpaceCleanForciblyRatio` (0.85) or the warning ratio, with
+//!   `cleanFileForciblyEnable`, such a pass removes segments from the oldest on whether
+//!   expired or not;
+//! - at most [`DELETE_FILES_BATCH_MAX`] segments a pass.
+//!
+//! Unlike upstream, the active segment and anything not yet flushed and dispatched are never
+//! removed.
 //!
 //! Threads: runs on the retention thread every `interval`; tests call [`run_once`].
 
@@ -14,7 +21,11 @@ use std::time::{Duration, SystemTime};
 
 use super::commit_log::CommitLog;
 use super::consume_queue::{lock_queue, ConsumeQueues};
+use super::disk_space::DiskGuard;
 use super::error::StoreError;
+
+/// Segments removed by one pass at most (upstream's `DELETE_FILES_BATCH_MAX`).
+pub const DELETE_FILES_BATCH_MAX: usize = 10;
 
 #[derive(Debug, Clone)]
 pub struct RetentionConfig {
@@ -28,6 +39,9 @@ pub struct RetentionConfig {
     pub disk_clean_forcibly_ratio: f64,
     /// `diskSpaceWarningLevelRatio`: appends are refused above it.
     pub disk_refuse_ratio: f64,
+    /// `cleanFileForciblyEnable`: past the forcible ratio, unexpired segments go too.
+    pub clean_forcibly: bool,
+    /// `cleanResourceInterval`.
     pub interval: Duration,
 }
 
@@ -39,6 +53,7 @@ impl Default for RetentionConfig {
             disk_max_used_ratio: 0.75,
             disk_clean_forcibly_ratio: 0.85,
             disk_refuse_ratio: 0.90,
+            clean_forcibly: true,
             interval: Duration::from_secs(10),
         }
     }
@@ -58,74 +73,64 @@ fn percent(ratio: f64) -> u32 {
 }
 
 /// One retention pass at time `now` (local hour `hour`). `dispatched_offset` bounds what may
-/// go: a segment still being dispatched is kept.
+/// go: a segment still being dispatched is kept. The ratio's verdict goes to `guard`.
 pub fn run_once(
     log: &CommitLog,
     queues: &ConsumeQueues,
+    guard: &DiskGuard,
     config: &RetentionConfig,
     dispatched_offset: u64,
     now: SystemTime,
     hour: u8,
 ) -> Result<RetentionPass, StoreError> {
     let used_ratio = log.storage().used_ratio()?;
-    let refusing_writes = used_ratio >= config.disk_refuse_ratio;
-    if refusing_writes {
-        log.set_disk_full(Some((
-            percent(used_ratio),
-            percent(config.disk_refuse_ratio),
-        )));
-    } else {
-        log.set_disk_full(None);
+    guard.set_ratio(used_ratio, config.disk_refuse_ratio);
+    let refusing_writes = used_ratio > config.disk_refuse_ratio;
+    let mut pass = RetentionPass {
+        used_ratio,
+        removed: Vec::new(),
+        refusing_writes,
+        queue_files_removed: 0,
+    };
+    let on_time = config.delete_hours.contains(&hour);
+    let space_pressure = used_ratio > config.disk_max_used_ratio;
+    if !on_time && !space_pressure {
+        return Ok(pass);
     }
+    let clean_at_once =
+        config.clean_forcibly && (used_ratio > config.disk_clean_forcibly_ratio || refusing_writes);
     let segment_size = log.config().segment_size;
     let safe_end = log.flushed_offset().min(dispatched_offset);
     let active = log.segment_base(log.written_offset());
-    let on_time = config.delete_hours.contains(&hour);
-    let space_pressure = used_ratio > config.disk_max_used_ratio;
-    let mut forcible = used_ratio > config.disk_clean_forcibly_ratio || refusing_writes;
     let mut remove_below = None;
-    for base in log.segment_bases() {
-        if base >= active || base + segment_size > safe_end {
+    for (count, base) in log.segment_bases().into_iter().enumerate() {
+        if count >= DELETE_FILES_BATCH_MAX || base >= active || base + segment_size > safe_end {
             break;
         }
         let modified = log
             .storage()
             .modified(&super::commit_log::segment_name(base))?;
         let age = now.duration_since(modified).unwrap_or(Duration::ZERO);
-        let expired = age >= config.file_reserved_time;
-        if expired && (on_time || space_pressure) {
-            remove_below = Some(base + segment_size);
-        } else if forcible {
-            remove_below = Some(base + segment_size);
-            forcible = false;
-        } else {
+        if age < config.file_reserved_time && !clean_at_once {
             break;
         }
+        remove_below = Some(base + segment_size);
     }
     let Some(remove_below) = remove_below else {
-        return Ok(RetentionPass {
-            used_ratio,
-            removed: Vec::new(),
-            refusing_writes,
-            queue_files_removed: 0,
-        });
+        return Ok(pass);
     };
-    let removed = log.remove_segments_before(remove_below)?;
+    pass.removed = log.remove_segments_before(remove_below)?;
     let min_offset = log.min_offset();
-    let mut queue_files_removed = 0;
     for (_, _, queue) in queues.all() {
-        queue_files_removed += lock_queue(&queue).remove_before(min_offset)?;
+        pass.queue_files_removed += lock_queue(&queue).remove_before(min_offset)?;
     }
     log::info!(
-        "retention: removed {} segment(s) below {min_offset} and {queue_files_removed} \
-         consume-queue file(s); disk {}% used",
-        removed.len(),
+        "retention: removed {} segment(s) below {min_offset}{} and {} consume-queue file(s); \
+         disk {}% used",
+        pass.removed.len(),
+        if clean_at_once { " (forced)" } else { "" },
+        pass.queue_files_removed,
         percent(used_ratio)
     );
-    Ok(RetentionPass {
-        used_ratio,
-        removed,
-        refusing_writes,
-        queue_files_removed,
-    })
+    Ok(pass)
 }

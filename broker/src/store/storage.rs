@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::direct_file::{self, BlockFile, DirectFile};
+use super::disk_space::{DiskSpace, FsSpace};
 
 pub trait Storage: Send + Sync {
     /// Opens `name`, creating it preallocated to `size` bytes when absent; an existing file of
@@ -26,11 +27,15 @@ pub trait Storage: Send + Sync {
     /// Fraction of the disk in use.
     fn used_ratio(&self) -> io::Result<f64>;
     fn is_direct(&self) -> bool;
+    /// The disk the store lives on, for the consume queues and the index to allocate from
+    /// (they live beside the commit log, on the same filesystem).
+    fn space(&self) -> Arc<dyn DiskSpace>;
 }
 
 pub struct DirStorage {
     directory: PathBuf,
     direct: bool,
+    space: Arc<FsSpace>,
 }
 
 impl DirStorage {
@@ -49,6 +54,7 @@ impl DirStorage {
         Ok(DirStorage {
             directory: directory.to_path_buf(),
             direct,
+            space: Arc::new(FsSpace::new(directory)),
         })
     }
 }
@@ -97,5 +103,9 @@ impl Storage for DirStorage {
 
     fn is_direct(&self) -> bool {
         self.direct
+    }
+
+    fn space(&self) -> Arc<dyn DiskSpace> {
+        self.space.clone()
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use wire::message::{self, RecordKind, RecordView};
 
+use super::disk_space::DiskGuard;
 use super::mem_file::MemStorage;
 use super::*;
 
@@ -513,6 +514,7 @@ fn retention_removes_expired_segments_then_queue_files_and_refuses_a_full_disk()
     let pass = retention::run_once(
         store.commit_log(),
         &store.queues,
+        &DiskGuard::new(store.commit_log().clone()),
         &config,
         u64::MAX,
         SystemTime::now(),
