@@ -55,6 +55,9 @@ pub struct BrokerConfig {
     pub flush_interval_commit_log: Duration,
     pub sync_flush_timeout: Duration,
     pub slave_timeout: Duration,
+    /// Our own: how long a master that may have lost data waits for its slave to give it
+    /// back before it accepts sends (`haRecoveryWaitMills`; 0: never waits).
+    pub ha_recovery_wait: Duration,
     pub file_reserved_time: Duration,
     /// Hours of the day (0-23) at which expired segments are deleted (`deleteWhen`, `04;16`).
     pub delete_when: Vec<u8>,
@@ -112,6 +115,7 @@ impl Default for BrokerConfig {
             flush_interval_commit_log: Duration::from_millis(500),
             sync_flush_timeout: Duration::from_millis(5000),
             slave_timeout: Duration::from_millis(3000),
+            ha_recovery_wait: Duration::from_secs(30),
             file_reserved_time: Duration::from_secs(72 * 3600),
             delete_when: vec![4],
             disk_max_used_space_ratio: 75,
@@ -366,6 +370,7 @@ impl BrokerConfig {
                     period.clamp(Duration::from_secs(10), Duration::from_secs(60));
             }
             "slaveTimeout" => self.slave_timeout = millis(key, value)?,
+            "haRecoveryWaitMills" => self.ha_recovery_wait = millis(key, value)?,
             "ioThreads" => self.io_threads = number(key, value)?,
             "workerThreads" => self.worker_threads = number(key, value)?,
             _ => return Ok(false),
@@ -507,6 +512,7 @@ impl BrokerConfig {
             ("flushIntervalCommitLog", ms(self.flush_interval_commit_log)),
             ("syncFlushTimeout", ms(self.sync_flush_timeout)),
             ("slaveTimeout", ms(self.slave_timeout)),
+            ("haRecoveryWaitMills", ms(self.ha_recovery_wait)),
             (
                 "fileReservedTime",
                 (self.file_reserved_time.as_secs() / 3600).to_string(),

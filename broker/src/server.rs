@@ -46,6 +46,8 @@ pub enum Message {
     Flushed(u64),
     /// A slave holds the commit log up to here.
     SlaveAcked(u64),
+    /// A slave cut its log back to here (what its master did not share).
+    LogTruncated(u64),
     /// The persister wrote a state file carrying this change (or failed to).
     Persisted(Ticket, Result<(), String>),
     /// A message was dispatched to a queue that has held pulls.
@@ -174,22 +176,35 @@ fn start_ha(
     event_loop: &EventLoop<Broker>,
     bind_address: SocketAddr,
 ) -> io::Result<(Option<HaMaster>, Option<HaSlave>, u16)> {
+    let remote = event_loop.remote();
     if config.broker_role == BrokerRole::Slave {
         let master = config
             .ha_master_address
             .as_deref()
             .and_then(|a| a.parse().ok());
-        let slave = HaSlave::start(store.clone(), master)?;
+        let on_truncate: crate::ha::slave::TruncateListener = Arc::new(move |end| {
+            let _ = remote.send(Message::LogTruncated(end));
+        });
+        let slave = HaSlave::start(store.clone(), master, Some(on_truncate))?;
         return Ok((None, Some(slave), config.ha_listen_port));
     }
-    let remote = event_loop.remote();
     let on_ack: crate::ha::master::AckListener = Arc::new(move |offset| {
         let _ = remote.send(Message::SlaveAcked(offset));
     });
     let address = SocketAddr::new(bind_address.ip(), config.ha_listen_port);
-    let master = HaMaster::start(address, store.clone(), on_ack)?;
+    let master = HaMaster::start(address, store.clone(), on_ack, recovery_wait(config, store))?;
     let port = master.local_addr().port();
     Ok((Some(master), None, port))
+}
+
+/// How long a master waits for its slave before accepting sends: only when its store may
+/// have lost what it had appended (a crash without the journal) and a slave replicated the
+/// last epoch, so the slave may hold acknowledged messages this store lacks.
+fn recovery_wait(config: &BrokerConfig, store: &MessageStore) -> Option<Duration> {
+    let report = store.recovery_report();
+    let lost = report.journal.may_have_lost_data(report.clean);
+    let replicated = store.epochs().last().is_some_and(|epoch| epoch.replicated);
+    (lost && replicated && !config.ha_recovery_wait.is_zero()).then_some(config.ha_recovery_wait)
 }
 
 fn open_store(
@@ -534,6 +549,7 @@ impl Handler for Broker {
                 self.on_room_for_sends(ctx);
             }
             Message::SlaveAcked(_) => self.on_durability(ctx),
+            Message::LogTruncated(_) => clamp_offsets_to_store(&mut self.offsets, &self.store),
             Message::Persisted(ticket, result) => self.on_state_persisted(ctx, ticket, result),
             Message::PullDone(done) => self.on_pull_done(ctx, *done),
             Message::Answer(connection, response) => {

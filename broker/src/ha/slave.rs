@@ -1,13 +1,18 @@
 //! The slave's HA client: connects to its master's HA address (from the namesrv registration
-//! answer or `haMasterAddress`), reports the end of its own log, appends the frames it
-//! receives at the same offsets, and reports again after each append and every 5 s.
+//! answer or `haMasterAddress`), says what its log holds and whose it is (HELLO: extent and
+//! epoch history), gives back its tail when a recovering master asks (TAKE_BACK), cuts its
+//! log to what the master says they share (ACCEPT) and takes the master's history, then
+//! appends the frames it receives at the same offsets and reports its end after each append
+//! and every 5 s.
 //!
 //! Threads: one thread of its own, blocking on its socket. The broker sets the master's
-//! address from the event loop ([`HaSlave::set_master`]).
+//! address from the event loop ([`HaSlave::set_master`]) and hears of truncations through the
+//! listener (to correct consumer offsets past the new end).
 //!
-//! A frame for another offset than the end of the log means the two logs diverged; a master
-//! announcing an end below ours means this log is ahead of it. Either way the slave stops
-//! replicating and says so in the log, rather than overwrite or skip anything.
+//! A slave never keeps a byte that is not its master's at the same offset: it appends only
+//! after the handshake, only frames that continue its log, and cuts what the master does not
+//! share. Anything unexpected ends the session and the next handshake settles it again: the
+//! slave always converges to its master.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,47 +20,46 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::protocol::{decode_frame_header, encode_report, FRAME_HEADER_SIZE};
-use crate::store::{MessageStore, StoreError};
+use super::protocol::{
+    decode_frame_header, encode_frame_header, encode_report, Control, FRAME_HEADER_SIZE,
+    HANDSHAKE_MAGIC, TRANSFER_BATCH_SIZE,
+};
+use super::session::{append_waiting, read_control};
+use crate::store::MessageStore;
 
 const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 const MASTER_SILENCE_MAX: Duration = Duration::from_secs(20);
+/// A recovering master may take a while (taking back, dispatching) before it answers.
+const HANDSHAKE_WAIT_MAX: Duration = Duration::from_secs(60);
+
+/// Told the new end of the log after a truncation; must not block.
+pub type TruncateListener = Arc<dyn Fn(u64) + Send + Sync>;
 
 struct Shared {
     master: Mutex<Option<SocketAddr>>,
     stop: AtomicBool,
-    diverged: AtomicBool,
     connected: AtomicBool,
     store: Arc<MessageStore>,
+    on_truncate: Option<TruncateListener>,
 }
 
 pub struct HaSlave {
     shared: Arc<Shared>,
 }
 
-/// Why a session ended.
-enum End {
-    /// Connection trouble: try again.
-    Retry(io::Error),
-    /// The logs do not continue each other: stop for good.
-    Diverged(String),
-}
-
-impl From<io::Error> for End {
-    fn from(error: io::Error) -> Self {
-        End::Retry(error)
-    }
-}
-
 impl HaSlave {
-    pub fn start(store: Arc<MessageStore>, master: Option<SocketAddr>) -> io::Result<HaSlave> {
+    pub fn start(
+        store: Arc<MessageStore>,
+        master: Option<SocketAddr>,
+        on_truncate: Option<TruncateListener>,
+    ) -> io::Result<HaSlave> {
         let shared = Arc::new(Shared {
             master: Mutex::new(master),
             stop: AtomicBool::new(false),
-            diverged: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             store,
+            on_truncate,
         });
         let running = shared.clone();
         std::thread::Builder::new()
@@ -72,12 +76,9 @@ impl HaSlave {
         }
     }
 
+    /// Connected and past the handshake.
     pub fn is_connected(&self) -> bool {
         self.shared.connected.load(Ordering::Acquire)
-    }
-
-    pub fn has_diverged(&self) -> bool {
-        self.shared.diverged.load(Ordering::Acquire)
     }
 
     pub fn stop(&self) {
@@ -100,100 +101,148 @@ fn run(shared: &Shared) {
         };
         let ended = session(shared, master);
         shared.connected.store(false, Ordering::Release);
-        match ended {
-            End::Retry(error) => {
-                log::warn!("HA connection to {master} lost: {error}; retrying");
-                std::thread::sleep(RECONNECT_PAUSE);
-            }
-            End::Diverged(reason) => {
-                log::error!("HA replication from {master} stopped: {reason}");
-                shared.diverged.store(true, Ordering::Release);
-                return;
-            }
+        if let Err(error) = ended {
+            log::warn!("HA connection to {master} ended: {error}; retrying");
+            std::thread::sleep(RECONNECT_PAUSE);
         }
     }
 }
 
-fn session(shared: &Shared, master: SocketAddr) -> End {
-    let mut stream = match TcpStream::connect_timeout(&master, Duration::from_secs(3)) {
-        Ok(stream) => stream,
-        Err(error) => return End::Retry(error),
-    };
-    let log = shared.store.commit_log();
-    let setup = (|| -> io::Result<()> {
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
-        stream.write_all(&encode_report(log.written_offset()))
-    })();
-    if let Err(error) = setup {
-        return End::Retry(error);
-    }
+fn session(shared: &Shared, master: SocketAddr) -> io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&master, Duration::from_secs(3))?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(HANDSHAKE_WAIT_MAX))?;
+    stream.set_write_timeout(Some(MASTER_SILENCE_MAX))?;
+    handshake(shared, &mut stream)?;
     shared.connected.store(true, Ordering::Release);
+    let log = shared.store.commit_log();
     log::info!(
-        "HA connected to master {master} at offset {}",
+        "HA replicating from master {master} at offset {}",
         log.written_offset()
     );
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    stream.write_all(&encode_report(log.written_offset()))?;
+    replicate(shared, &mut stream)
+}
+
+/// HELLO, then TAKE_BACKs answered until the ACCEPT: cut to what is shared, take the
+/// master's history.
+fn handshake(shared: &Shared, stream: &mut TcpStream) -> io::Result<()> {
+    let store = &shared.store;
+    let log = store.commit_log();
+    let hello = Control::Hello {
+        log_start: log.min_offset(),
+        log_end: log.written_offset(),
+        epochs: store.epochs(),
+    };
+    stream.write_all(&hello.encode())?;
+    loop {
+        let mut magic = [0u8; 8];
+        stream.read_exact(&mut magic)?;
+        if u64::from_be_bytes(magic) != HANDSHAKE_MAGIC {
+            return Err(io::Error::other(
+                "the master does not speak the epoch handshake (an Apache master?): \
+                 not replicating from it",
+            ));
+        }
+        match read_control(stream)? {
+            Control::TakeBack { from } => send_tail(store, stream, from)?,
+            Control::Accept {
+                truncate_to,
+                epochs,
+            } => {
+                let written = log.written_offset();
+                if written > truncate_to {
+                    let cut = store.truncate(truncate_to).map_err(io::Error::other)?;
+                    let end = log.written_offset();
+                    log::warn!(
+                        "HA: this log held {cut} bytes its master does not share; cut back \
+                         to {end}"
+                    );
+                    if let Some(listener) = &shared.on_truncate {
+                        listener(end);
+                    }
+                }
+                store.adopt_epochs(epochs).map_err(io::Error::other)?;
+                return Ok(());
+            }
+            other => return Err(io::Error::other(format!("unexpected {other:?}"))),
+        }
+    }
+}
+
+/// Gives a recovering master this log from `from` to its end, then an empty frame there.
+fn send_tail(store: &MessageStore, stream: &mut TcpStream, from: u64) -> io::Result<()> {
+    let log = store.commit_log();
+    let end = log.written_offset();
+    if from > end || from < log.min_offset() {
+        return Err(io::Error::other(format!(
+            "asked for {from}, this log holds up to {end}"
+        )));
+    }
+    log::warn!(
+        "HA: giving the master back {} bytes from {from}",
+        end - from
+    );
+    let mut at = from;
+    while at < end {
+        let bytes = log
+            .read(at, TRANSFER_BATCH_SIZE.min((end - at) as usize))
+            .map_err(io::Error::other)?;
+        if bytes.is_empty() {
+            break;
+        }
+        stream.write_all(&encode_frame_header(at, bytes.len()))?;
+        stream.write_all(&bytes)?;
+        at += bytes.len() as u64;
+    }
+    stream.write_all(&encode_frame_header(at, 0))
+}
+
+/// Appends the master's frames until the connection ends.
+fn replicate(shared: &Shared, stream: &mut TcpStream) -> io::Result<()> {
+    let log = shared.store.commit_log();
     let mut last_report = Instant::now();
     let mut last_heard = Instant::now();
     let mut body = Vec::new();
     while !shared.stop.load(Ordering::Acquire) {
         let mut header = [0u8; FRAME_HEADER_SIZE];
-        match read_full(&mut stream, &mut header) {
-            Ok(true) => last_heard = Instant::now(),
-            Ok(false) => {
-                if last_heard.elapsed() > MASTER_SILENCE_MAX {
-                    return End::Retry(io::Error::other("master silent for 20 s"));
-                }
-                if last_report.elapsed() >= REPORT_INTERVAL {
-                    if let Err(error) = stream.write_all(&encode_report(log.written_offset())) {
-                        return End::Retry(error);
-                    }
-                    last_report = Instant::now();
-                }
-                continue;
+        if read_full(stream, &mut header)? {
+            last_heard = Instant::now();
+        } else {
+            if last_heard.elapsed() > MASTER_SILENCE_MAX {
+                return Err(io::Error::other("master silent for 20 s"));
             }
-            Err(error) => return End::Retry(error),
+            if last_report.elapsed() >= REPORT_INTERVAL {
+                stream.write_all(&encode_report(log.written_offset()))?;
+                last_report = Instant::now();
+            }
+            continue;
         }
-        let (offset, size) = match decode_frame_header(header) {
-            Ok(frame) => frame,
-            Err(reason) => return End::Retry(io::Error::other(reason)),
-        };
+        let (offset, size) = decode_frame_header(header).map_err(io::Error::other)?;
         body.resize(size, 0);
-        if let Err(error) = read_body(&mut stream, &mut body) {
-            return End::Retry(error);
-        }
-        if let Err(end) = apply(shared, offset, &body) {
-            return end;
-        }
+        read_body(stream, &mut body)?;
+        apply(shared, offset, &body)?;
         if size > 0 || last_report.elapsed() >= REPORT_INTERVAL {
-            if let Err(error) = stream.write_all(&encode_report(log.written_offset())) {
-                return End::Retry(error);
-            }
+            stream.write_all(&encode_report(log.written_offset()))?;
             last_report = Instant::now();
         }
     }
-    End::Retry(io::Error::other("stopping"))
+    Err(io::Error::other("stopping"))
 }
 
 /// Appends a frame's body (a heartbeat when empty) after checking it continues our log.
-fn apply(shared: &Shared, offset: u64, body: &[u8]) -> Result<(), End> {
+fn apply(shared: &Shared, offset: u64, body: &[u8]) -> io::Result<()> {
     let written = shared.store.commit_log().written_offset();
     if body.is_empty() {
         if offset < written {
-            return Err(End::Diverged(format!(
-                "this slave's log ends at {written}, ahead of the master's {offset}"
+            return Err(io::Error::other(format!(
+                "the master's log ends at {offset}, before ours at {written}"
             )));
         }
         return Ok(());
     }
-    match shared.store.append_replica(offset, body) {
-        Ok(_) => Ok(()),
-        Err(error @ StoreError::ReplicaOffsetMismatch { .. }) => Err(End::Diverged(format!(
-            "the master's log does not continue ours: {error}"
-        ))),
-        Err(StoreError::Config(reason)) => Err(End::Diverged(reason)),
-        Err(error) => Err(End::Retry(io::Error::other(error.to_string()))),
-    }
+    append_waiting(&shared.store, offset, body)
 }
 
 /// Reads exactly `buffer`, or nothing: `Ok(false)` when no byte arrived before the read

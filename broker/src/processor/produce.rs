@@ -169,6 +169,13 @@ impl Broker {
                 "the broker is a slave and cannot accept writes",
             ));
         }
+        if self.ha_master.as_ref().is_some_and(|ha| !ha.is_serving()) {
+            return Err(refuse(
+                ResponseCode::SERVICE_NOT_AVAILABLE,
+                "the master is recovering: it waits for its slave to give back what it may \
+                 have lost before it accepts writes",
+            ));
+        }
         Ok(())
     }
 

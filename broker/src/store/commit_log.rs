@@ -15,13 +15,16 @@
 //! writes whole aligned blocks and syncs. Reads of the memory window are served from the
 //! chunks, older data with an aligned `pread`.
 //!
-//! Threads: any thread appends and reads; the flush thread calls [`CommitLog::flush`];
-//! retention calls [`CommitLog::remove_segments_before`]. Lock order: `state` before
-//! `segments`; nobody takes `state` while holding `segments`.
+//! Threads: any thread appends and reads; the flush thread calls [`super::flush::flush`];
+//! retention calls [`CommitLog::remove_segments_before`]; a slave's replication thread calls
+//! [`CommitLog::truncate`]. Lock order: `flush_lock`, then `state`, then `segments`; nobody
+//! takes `state` while holding `segments`.
 //!
 //! Invariants (asserted in release): segment size and chunk size are whole blocks; a record
 //! never spans two segments; `flushed_offset <= written_offset`; memory past `written_offset`
 //! in the chunks is zero; chunks are dropped only once flushed.
+
+mod truncate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -149,6 +152,8 @@ pub struct CommitLog {
     /// Told every new flushed offset, on the flush thread (the broker wakes its loop with it).
     flush_listener: Mutex<Option<FlushListener>>,
     halted: AtomicBool,
+    /// Held by every flush, and by a truncation for its whole length.
+    flush_lock: Mutex<()>,
 }
 
 /// Called with each new `flushed_offset`; must not block.
@@ -224,7 +229,12 @@ impl CommitLog {
             flush_failing_flag: AtomicBool::new(false),
             flush_listener: Mutex::new(None),
             halted: AtomicBool::new(false),
+            flush_lock: Mutex::new(()),
         })
+    }
+
+    pub(super) fn flush_guard(&self) -> MutexGuard<'_, ()> {
+        lock(&self.flush_lock)
     }
 
     pub fn config(&self) -> &CommitLogConfig {

@@ -99,6 +99,8 @@ pub struct Dispatcher {
     started: AtomicBool,
     /// The open's re-dispatch stalled: queue offsets are to be set again once through.
     reseed_pending: AtomicBool,
+    /// Held by every pass; a truncation holds it to keep dispatch still (see [`Self::pause`]).
+    pass_lock: std::sync::Mutex<()>,
 }
 
 fn is_space_error(error: &StoreError) -> bool {
@@ -125,6 +127,7 @@ impl Dispatcher {
             stalled: AtomicBool::new(false),
             started: AtomicBool::new(false),
             reseed_pending: AtomicBool::new(false),
+            pass_lock: std::sync::Mutex::new(()),
             log,
         };
         // Before the store serves: a broker starting on a nearly full disk refuses at once.
@@ -153,6 +156,7 @@ impl Dispatcher {
     /// Dispatches everything written so far; returns how many records went into queues. For
     /// lack of space it stops early without an error (see the module doc).
     pub fn dispatch_available(&self) -> Result<usize, StoreError> {
+        let _pass = self.pause();
         let mut count = 0;
         match self.dispatch_pass(&mut count) {
             Ok(()) => {
@@ -177,6 +181,20 @@ impl Dispatcher {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Keeps dispatch still while the guard lives (a truncation of the log).
+    pub fn pause(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A pass that panicked leaves nothing half-done that the next pass would not redo.
+        self.pass_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Moves dispatch back to `offset` after the log was cut there; call while paused.
+    pub fn rewind(&self, offset: u64) {
+        self.dispatched_offset.fetch_min(offset, Ordering::AcqRel);
+        self.seen_written.store(offset, Ordering::Release);
     }
 
     /// Through again after a stall: sets the queue offsets if the open's re-dispatch had

@@ -61,6 +61,15 @@ impl FlushMode {
 
 /// Writes everything appended so far and syncs it; returns the new flushed offset.
 pub fn flush(log: &CommitLog, staging: &mut AlignedBuffer) -> Result<u64, StoreError> {
+    let _flushing = log.flush_guard();
+    flush_unguarded(log, staging)
+}
+
+/// [`flush`] for a caller that already holds the log's flush lock (truncation).
+pub(super) fn flush_unguarded(
+    log: &CommitLog,
+    staging: &mut AlignedBuffer,
+) -> Result<u64, StoreError> {
     let from = align_down(log.flushed_offset());
     let dirty = log.dirty(from, staging);
     let mut files: Vec<(u64, Arc<dyn BlockFile>)> = Vec::new();

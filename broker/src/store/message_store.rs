@@ -8,7 +8,7 @@
 //! marker last.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +20,7 @@ use super::commit_log::{AppendResult, CommitLog, CommitLogConfig};
 use super::consume_queue::{lock_queue, ConsumeQueues};
 use super::direct_file::{local_hour, StoreLock};
 use super::dispatch::{ArrivalListener, Dispatcher};
+use super::epochs::{Epoch, EpochHistory};
 use super::error::StoreError;
 use super::flush::{self, FlushMode};
 use super::index::{IndexConfig, MessageIndex};
@@ -77,6 +78,11 @@ pub struct MessageStore {
     abort: Mutex<Option<AbortMarker>>,
     threads: Mutex<Option<Threads>>,
     report: RecoveryReport,
+    /// Which master incarnation wrote which bytes ([`super::epochs`]).
+    epochs: Mutex<EpochHistory>,
+    /// Consumers' reads take it shared; a truncation takes it alone, so no read returns a
+    /// byte being cut.
+    pub(super) reads: RwLock<()>,
     _lock: StoreLock,
 }
 
@@ -98,13 +104,14 @@ impl MessageStore {
     ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&config.root)?;
         let lock = StoreLock::acquire(&config.root.join("lock"))?;
+        let epochs = EpochHistory::load(&config.root)?;
         let (checkpoint_file, checkpoint) = CheckpointFile::open(&config.root)?;
         let (abort, crashed) = AbortMarker::create(&config.root)?;
         let segment_size = config.commit_log.segment_size;
         let clean_end = checkpoint.filter(|_| !crashed).map(|c| c.flushed_offset);
         let crash_start = checkpoint.map(|c| c.flushed_offset - c.flushed_offset % segment_size);
         let mut report = recovery::recover(storage.as_ref(), segment_size, clean_end, crash_start)?;
-        let journal = open_journal(&config, storage.as_ref(), &mut report)?;
+        let journal = open_journal(&config, storage.as_ref(), &mut report, crashed)?;
         let log = Arc::new(CommitLog::open(
             storage,
             config.commit_log.clone(),
@@ -145,6 +152,8 @@ impl MessageStore {
             abort: Mutex::new(Some(abort)),
             threads: Mutex::new(None),
             report,
+            epochs: Mutex::new(epochs),
+            reads: RwLock::new(()),
             _lock: lock,
         };
         store.start_threads()?;
@@ -230,6 +239,80 @@ impl MessageStore {
         self.log.wait_appended(offset, timeout);
     }
 
+    /// The epoch history as it stands.
+    pub fn epochs(&self) -> EpochHistory {
+        lock(&self.epochs).clone()
+    }
+
+    /// Begins a master epoch at the end of the log, durably, before any byte of it is
+    /// appended.
+    pub fn begin_epoch(&self) -> Result<Epoch, StoreError> {
+        let mut epochs = lock(&self.epochs);
+        let mut next = epochs.clone();
+        let begun = next.begin(self.log.written_offset());
+        next.save(&self.config.root)?;
+        *epochs = next;
+        Ok(begun)
+    }
+
+    /// Notes that a verified slave replicates the current epoch (so that, should this master
+    /// lose data, it waits for the slave to give it back).
+    pub fn mark_epoch_replicated(&self) -> Result<(), StoreError> {
+        let mut epochs = lock(&self.epochs);
+        let mut next = epochs.clone();
+        if next.mark_replicated() {
+            next.save(&self.config.root)?;
+            *epochs = next;
+        }
+        Ok(())
+    }
+
+    /// A slave takes its master's history, once its log holds nothing the master's lacks.
+    pub fn adopt_epochs(&self, history: EpochHistory) -> Result<(), StoreError> {
+        let mut epochs = lock(&self.epochs);
+        if *epochs != history {
+            history.save(&self.config.root)?;
+            *epochs = history;
+        }
+        Ok(())
+    }
+
+    /// Cuts the log back to `offset` while serving (a slave whose bytes from there are not
+    /// its master's): dispatch held still, the log cut and synced, consume queues cut to
+    /// what points below it, the checkpoint written. Returns the bytes cut.
+    pub fn truncate(&self, offset: u64) -> Result<u64, StoreError> {
+        let _reads = self.reads.write().unwrap_or_else(|p| p.into_inner());
+        let _dispatch = self.dispatcher.pause();
+        let cut = self.log.truncate(offset)?;
+        if cut == 0 {
+            return Ok(0);
+        }
+        let end = self.log.written_offset();
+        truncate_queues(&self.queues, end, self.log.min_offset())?;
+        self.dispatcher.rewind(end);
+        rebuild_queue_offsets(&self.log, &self.queues);
+        self.dispatcher.checkpoint(&self.checkpoint)?;
+        Ok(cut)
+    }
+
+    /// After bytes came in through [`MessageStore::append_replica`] on a master (taken back
+    /// from its slave): waits until they are dispatched and sets every queue's next offset
+    /// past them, so that the next append continues each queue.
+    pub fn adopt_appended(&self, timeout: Duration) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.dispatcher.dispatched_offset() < self.log.written_offset() {
+            if std::time::Instant::now() >= deadline {
+                return Err(StoreError::NotWritable {
+                    reason: "taken-back records not dispatched in time".into(),
+                });
+            }
+            self.log
+                .wait_appended(self.log.written_offset(), Duration::from_millis(10));
+        }
+        rebuild_queue_offsets(&self.log, &self.queues);
+        Ok(())
+    }
+
     /// One retention pass now (the thread runs one every interval).
     pub fn run_retention_once(
         &self,
@@ -308,6 +391,13 @@ impl Drop for MessageStore {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The epoch history is replaced whole, after its file: never half-changed.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The commit log's next queue offset of every queue, from the consume queues (which hold
 /// everything dispatched).
 fn rebuild_queue_offsets(log: &CommitLog, queues: &ConsumeQueues) {
@@ -353,22 +443,23 @@ fn truncate_queues(
     Ok(())
 }
 
-/// Replays the journal a crash left (when the last stop was not clean) into the segments,
-/// noting it in `report`, then opens the journal this run writes to.
+/// Replays the journal a crash left (`crashed`: the abort marker was there) into the
+/// segments, noting it in `report`, then opens the journal this run writes to.
 fn open_journal(
     config: &StoreConfig,
     storage: &dyn Storage,
     report: &mut RecoveryReport,
+    crashed: bool,
 ) -> Result<Option<Arc<Journal>>, StoreError> {
     let segment_size = config.commit_log.segment_size;
     if !config.journal.enabled {
-        if !report.clean {
+        if crashed {
             report.journal = JournalOutcome::Missing;
         }
         return Ok(None);
     }
     let pointer = journal::pointer_for(&config.root, &config.journal)?;
-    if !report.clean {
+    if crashed {
         let from = align_down(report.valid_end);
         report.journal = match journal::load(&pointer, from)? {
             JournalLoad::Image(image) => {

@@ -34,6 +34,7 @@ pub mod consume_queue;
 pub mod direct_file;
 pub mod disk_space;
 pub mod dispatch;
+pub mod epochs;
 pub mod error;
 pub mod flush;
 pub mod index;
@@ -47,6 +48,7 @@ pub mod storage;
 
 pub use commit_log::{AppendResult, AppendedRecord, CommitLog, CommitLogConfig, FlushListener};
 pub use dispatch::{Arrival, ArrivalListener};
+pub use epochs::{Epoch, EpochHistory};
 pub use error::StoreError;
 pub use flush::FlushMode;
 pub use index::{IndexConfig, IndexProgress};

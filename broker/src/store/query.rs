@@ -64,6 +64,7 @@ impl MessageStore {
             record_count: 0,
             last_commit_log_offset: 0,
         };
+        let _reads = self.reads.read().unwrap_or_else(|p| p.into_inner());
         let Some(queue) = self.queues.get(topic, queue_id) else {
             return Ok(result);
         };

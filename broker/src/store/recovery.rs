@@ -167,6 +167,8 @@ enum Step {
     End,
     /// Invalid data: cut here for this reason.
     Cut(String),
+    /// The data ends inside this record (a replica's or a stream's partial tail).
+    Short,
 }
 
 /// One segment's bytes by position: read from its file, or from a journal image.
@@ -186,23 +188,49 @@ impl SegmentBytes for FileBytes<'_> {
     }
 }
 
-/// The bytes of a journal image that fall in the segment at `segment_base`.
+/// Bytes in memory (`bytes` hold the log from commit-log offset `start`) that fall in the
+/// segment at `segment_base`.
 struct MemoryBytes<'a> {
     segment_base: u64,
-    image: &'a JournalImage,
+    start: u64,
+    bytes: &'a [u8],
 }
 
 impl SegmentBytes for MemoryBytes<'_> {
     fn bytes(&mut self, position: u64, size: usize) -> Result<&[u8], StoreError> {
         let offset = self.segment_base + position;
-        let image = self.image;
-        if offset < image.start {
+        if offset < self.start {
             return Ok(&[]);
         }
-        let at = ((offset - image.start) as usize).min(image.bytes.len());
-        let end = (at + size).min(image.bytes.len());
-        Ok(&image.bytes[at..end])
+        let at = ((offset - self.start) as usize).min(self.bytes.len());
+        let end = (at + size).min(self.bytes.len());
+        Ok(&self.bytes[at..end])
     }
+}
+
+/// How much of `bytes` (the log from commit-log offset `start`) is whole, valid records
+/// (BLANKs included), and why it stops there: `None` when the bytes end (inside a record or
+/// at a boundary), the reason when a record is invalid.
+pub fn valid_prefix(start: u64, bytes: &[u8], segment_size: u64) -> (u64, Option<String>) {
+    let end = start + bytes.len() as u64;
+    let mut offset = start;
+    while offset < end {
+        let base = offset - offset % segment_size;
+        let mut source = MemoryBytes {
+            segment_base: base,
+            start,
+            bytes,
+        };
+        match verify_one(&mut source, base, offset - base, segment_size) {
+            // A BLANK counts once its padding to the segment end is here too.
+            Ok(Step::Advance(size)) if offset + size <= end => offset += size,
+            Ok(Step::Advance(_)) | Ok(Step::Short) => break,
+            Ok(Step::End) => return (offset - start, Some("zeros where a record belongs".into())),
+            Ok(Step::Cut(reason)) => return (offset - start, Some(reason)),
+            Err(error) => return (offset - start, Some(error.to_string())),
+        }
+    }
+    (offset - start, None)
 }
 
 fn verify_one(
@@ -217,7 +245,11 @@ fn verify_one(
             "{remaining} bytes left before the segment end"
         )));
     }
-    let header = match message::peek(source.bytes(position, BLANK_RECORD_SIZE)?) {
+    let head = source.bytes(position, BLANK_RECORD_SIZE)?;
+    if head.len() < BLANK_RECORD_SIZE {
+        return Ok(Step::Short);
+    }
+    let header = match message::peek(head) {
         Ok(header) => header,
         Err(error) => return Ok(Step::Cut(error.to_string())),
     };
@@ -239,7 +271,7 @@ fn verify_one(
     }
     let bytes = source.bytes(position, size as usize)?;
     if (bytes.len() as u64) < size {
-        return Ok(Step::Cut("record past the end of the data".into()));
+        return Ok(Step::Short);
     }
     match RecordView::decode(bytes, true) {
         Ok((view, _)) if view.commit_log_offset as u64 == base + position => {
@@ -339,14 +371,15 @@ pub fn replay(
         let base = offset - offset % segment_size;
         let mut source = MemoryBytes {
             segment_base: base,
-            image,
+            start: image.start,
+            bytes: &image.bytes,
         };
         match verify_one(&mut source, base, offset - base, segment_size)? {
             Step::Advance(size) => {
                 offset += size;
                 records += 1;
             }
-            Step::End => break,
+            Step::End | Step::Short => break,
             Step::Cut(reason) => {
                 log::warn!("journal replay stops at {offset}: {reason}");
                 break;
@@ -442,6 +475,7 @@ fn walk(
             }
             Step::End => break None,
             Step::Cut(reason) => break Some(reason),
+            Step::Short => break Some("record past the end of the file".into()),
         }
     };
     Ok((offset, records_verified, reason))

@@ -80,7 +80,7 @@ fn mem_store(root: &Path, storage: &Arc<MemStorage>, mode: FlushMode) -> Message
     MessageStore::open_with_storage(config(root, mode), storage.clone(), None).unwrap()
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
