@@ -120,6 +120,7 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
     let mut staging = AlignedBuffer::zeroed(STAGING_SIZE.max(log.config().chunk_size));
     let mut last_flush = Instant::now();
     let mut last_release = Instant::now();
+    let mut preallocation_failing = false;
     loop {
         let stopping = match mode {
             FlushMode::Sync => {
@@ -166,7 +167,7 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
             flush_or_report(&log, &mut staging, &stop);
             last_flush = Instant::now();
         }
-        preallocate_next_segment(&log);
+        preallocate_next_segment(&log, &mut preallocation_failing);
         if last_release.elapsed() >= RELEASE_INTERVAL {
             log.release_cold_memory();
             last_release = Instant::now();
@@ -210,14 +211,25 @@ fn flush_or_report(log: &CommitLog, staging: &mut AlignedBuffer, stop: &Receiver
 }
 
 /// Creates the next segment once the active one is half full, so an append rarely waits for
-/// a file to be created (RocketMQ's `AllocateMappedFileService`).
-fn preallocate_next_segment(log: &CommitLog) {
+/// a file to be created (RocketMQ's `AllocateMappedFileService`). A failure is logged once
+/// per streak (`failing`), not after every flush.
+fn preallocate_next_segment(log: &CommitLog, failing: &mut bool) {
     let segment_size = log.config().segment_size;
     let written = log.written_offset();
-    if written % segment_size >= segment_size / 2 {
-        let next = log.segment_base(written) + segment_size;
-        if let Err(error) = log.ensure_segment(next) {
-            log::warn!("commit log: cannot preallocate the next segment: {error}");
+    if written % segment_size < segment_size / 2 {
+        return;
+    }
+    let next = log.segment_base(written) + segment_size;
+    match log.ensure_segment(next) {
+        Ok(()) if *failing => {
+            log::info!("commit log: the next segment could be created again");
+            *failing = false;
         }
+        Ok(()) => {}
+        Err(error) if !*failing => {
+            log::warn!("commit log: cannot preallocate the next segment: {error}");
+            *failing = true;
+        }
+        Err(_) => {}
     }
 }
