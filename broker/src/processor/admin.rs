@@ -132,7 +132,9 @@ impl Broker {
             ("commitLogFlushedOffset", log.flushed_offset().to_string()),
             (
                 "commitLogUnflushedBytes",
-                (log.written_offset() - log.flushed_offset()).to_string(),
+                log.written_offset()
+                    .saturating_sub(log.flushed_offset())
+                    .to_string(),
             ),
             (
                 "dispatchBehindBytes",

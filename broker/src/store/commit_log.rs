@@ -332,7 +332,8 @@ impl CommitLog {
     /// Refuses an append of `size` bytes that would take the unflushed tail past its bound
     /// (one is always let through when nothing waits, however large).
     fn check_backlog(&self, size: usize) -> Result<(), StoreError> {
-        let unflushed_size = self.written_offset() - self.flushed_offset();
+        // Saturating: another thread may publish a flush between the two loads.
+        let unflushed_size = self.written_offset().saturating_sub(self.flushed_offset());
         if unflushed_size > 0 && unflushed_size + size as u64 > self.config.unflushed_size_max {
             return Err(StoreError::FlushBehind {
                 unflushed_size,
@@ -356,7 +357,7 @@ impl CommitLog {
             return Ok(());
         }
         Err(StoreError::FlushBehind {
-            unflushed_size: state.written_offset - self.flushed_offset(),
+            unflushed_size: state.written_offset.saturating_sub(self.flushed_offset()),
             unflushed_size_max: self.config.unflushed_size_max,
         })
     }

@@ -133,7 +133,7 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
             FlushMode::Async { interval, .. } => {
                 // A backlog of a chunk or more is written at once: sleeping on it would cap
                 // throughput at what accumulates per interval.
-                let backlog = log.written_offset() - log.flushed_offset();
+                let backlog = log.written_offset().saturating_sub(log.flushed_offset());
                 if backlog >= log.config().chunk_size as u64 {
                     !matches!(
                         stop.try_recv(),
@@ -150,7 +150,7 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
             ..
         } = mode
         {
-            let dirty = log.written_offset() - log.flushed_offset();
+            let dirty = log.written_offset().saturating_sub(log.flushed_offset());
             let thorough = last_flush.elapsed() >= thorough_interval;
             // A chunk's backlog is always written (the loop above did not sleep for it): a
             // least size above a chunk must not turn this into a busy loop.

@@ -43,8 +43,9 @@ impl CommitLog {
         let mut state = lock(&self.state);
         self.restart_chunks(&mut state, offset, &tail)?;
         state.written_offset = offset;
-        self.written_offset.store(offset, Ordering::Release);
+        // Flushed first: readers outside the lock subtract it from the written offset.
         self.flushed_offset.store(offset, Ordering::Release);
+        self.written_offset.store(offset, Ordering::Release);
         self.min_offset.fetch_min(offset, Ordering::AcqRel);
         if self.segment_bases().is_empty() {
             self.min_offset.store(offset, Ordering::Release);
