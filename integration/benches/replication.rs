@@ -42,10 +42,16 @@ fn run(role: &str, seconds: u64, threads: usize) {
     std::fs::create_dir_all(&namesrv_dir).expect("dir");
     std::fs::create_dir_all(&slave_dir).expect("dir");
     let (_namesrv, namesrv) = spawn_namesrv(&namesrv_dir, "");
-    let extra = format!("brokerRole={role}\nmappedFileSizeCommitLog=1073741824");
-    let (_master, master) = spawn_broker(dir.path(), namesrv, &extra);
-    let slave_extra = "brokerId=1\nbrokerRole=SLAVE\nmappedFileSizeCommitLog=1073741824";
-    let (_slave, _) = spawn_broker(&slave_dir, namesrv, slave_extra);
+    // The crash journal where production keeps it (tmpfs), not the test default beside the
+    // store; removed below, since the brokers are killed rather than stopped.
+    let journal = shm_dir(role);
+    let journal_key = format!("journalDir={}", journal.display());
+    let extra = format!("brokerRole={role}\nmappedFileSizeCommitLog=1073741824\n{journal_key}");
+    let (master_process, master) = spawn_broker(dir.path(), namesrv, &extra);
+    let slave_extra =
+        format!("brokerId=1\nbrokerRole=SLAVE\nmappedFileSizeCommitLog=1073741824\n{journal_key}");
+    let (slave_process, _) = spawn_broker(&slave_dir, namesrv, &slave_extra);
+    let _processes = (master_process, slave_process, JournalDir(journal));
     let body = Arc::new(vec![b'r'; 1024]);
     let mut probe = RawClient::connect(master).expect("connect");
     let ready = wait_until(Duration::from_secs(30), || {
@@ -77,6 +83,28 @@ fn run(role: &str, seconds: u64, threads: usize) {
         percentile(&latencies, 0.999),
         latencies.last().copied().unwrap_or(0)
     );
+}
+
+/// A directory on /dev/shm (when it is there) for the brokers' journals.
+fn shm_dir(role: &str) -> std::path::PathBuf {
+    let base = std::path::Path::new("/dev/shm");
+    let base = if base.is_dir() {
+        base.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("rmq-bench-{role}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("journal dir");
+    dir
+}
+
+/// Removed after the brokers (declared after them in the tuple, so dropped after them).
+struct JournalDir(std::path::PathBuf);
+
+impl Drop for JournalDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn bench_thread(master: SocketAddr, thread: usize, body: &[u8], seconds: u64) -> (Vec<u32>, u64) {
