@@ -86,3 +86,27 @@ impl Plan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_s_plan_follows_from_the_seed_and_round_alone() {
+        let length = Duration::from_millis(2000);
+        let first = Plan::choose(7, 12, Topology::Replicated, length);
+        let again = Plan::choose(7, 12, Topology::Replicated, length);
+        assert_eq!(first.fault, again.fault);
+        assert_eq!(first.moment, again.moment);
+        assert!(first.moment >= length / 10 && first.moment < length * 9 / 10);
+        let faults: Vec<Fault> = (1..200)
+            .map(|round| Plan::choose(7, round, Topology::Replicated, length).fault)
+            .collect();
+        assert!(faults.contains(&Fault::KillMaster));
+        assert!(faults.contains(&Fault::KillSlave));
+        assert!(faults.iter().any(|f| matches!(f, Fault::KillBoth { .. })));
+        assert!(faults.iter().any(|f| matches!(f, Fault::StopSlave { .. })));
+        let single = Plan::choose(7, 12, Topology::Single, length);
+        assert_eq!(single.fault, Fault::KillMaster);
+    }
+}

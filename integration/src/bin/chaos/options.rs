@@ -21,7 +21,8 @@ usage: chaos [options]
   --segment-size BYTES  mappedFileSizeCommitLog (default 2097152)
   --wait-s S            bound of every wait: restart, recovery, catch-up (default 60)
   --time-limit-s S      the whole run ends (failed) after this long (default: from the rounds)
-  --keep DIR            keep stores and logs in DIR (default: a temp dir, removed on success)
+  --keep DIR            keep stores and logs in DIR, empty or new (default: a temp dir,
+                        removed unless the run failed)
   --await-topic-file    before round 1, wait until the master's config/topics.json names the
                         topic: tests message durability apart from topic-config durability
   --bin-dir DIR         where the broker and namesrv binaries are (default: beside chaos)";
@@ -244,4 +245,36 @@ fn clock_seed() -> u64 {
         .unwrap_or(0);
     // Seeds stay short enough to retype.
     (nanos ^ u64::from(std::process::id()).rotate_left(32)) % 1_000_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Options>, String> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        Options::parse(&args)
+    }
+
+    #[test]
+    fn flags_parse_in_both_forms_and_replay_the_run() {
+        let options = parse(&["--seed=42", "--topology", "single", "--flush", "sync"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(options.seed, 42);
+        assert_eq!(options.topology, Topology::Single);
+        assert_eq!(options.flush, Flush::Sync);
+        assert!(options
+            .replay_flags()
+            .starts_with("--seed 42 --rounds 10 --topology single"));
+        assert!(parse(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_flags_are_errors_naming_them() {
+        assert!(parse(&["--bogus", "1"]).unwrap_err().contains("--bogus"));
+        assert!(parse(&["--rounds", "0"]).unwrap_err().contains("--rounds"));
+        assert!(parse(&["--rounds"]).unwrap_err().contains("needs a value"));
+        assert!(parse(&["--role", "SLAVE"]).unwrap_err().contains("--role"));
+    }
 }

@@ -368,3 +368,41 @@ fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_names_its_message_and_shows_damage() {
+        let id = Identity {
+            connection: 3,
+            sequence: 41,
+            round: 7,
+            size: 5000,
+        };
+        let body = id.body(99);
+        assert_eq!(body.len(), 5000);
+        assert_eq!(Identity::parse(99, &body), Some(id));
+        assert_eq!(Identity::parse(98, &body), None, "another run's body");
+        let mut damaged = body.clone();
+        damaged[4000] ^= 1;
+        assert_eq!(Identity::parse(99, &damaged), Some(id));
+        assert_ne!(id.body(99), damaged);
+        let tiny = Identity { size: 1, ..id };
+        assert_eq!(Identity::parse(99, &tiny.body(99)), Some(tiny));
+    }
+
+    #[test]
+    fn unique_keys_differ_per_message() {
+        let a = Identity {
+            connection: 1,
+            sequence: 2,
+            round: 1,
+            size: 50,
+        };
+        let b = Identity { sequence: 3, ..a };
+        assert_ne!(a.unique_key(5), b.unique_key(5));
+        assert_eq!(a.unique_key(5).len(), 32);
+    }
+}

@@ -473,3 +473,88 @@ fn check_same(
         findings.flag(Damage::Diverged, queue_id, offset, line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(sequence: u64, round: u32, queue_id: i32, queue_offset: i64) -> Ack {
+        Ack {
+            id: Identity {
+                connection: 0,
+                sequence,
+                round,
+                size: 100,
+            },
+            queue_id,
+            queue_offset,
+            commit_log_offset: sequence as i64 * 1000,
+        }
+    }
+
+    #[test]
+    fn a_queue_offset_acked_twice_loses_the_older_ack() {
+        let mut ledger = Ledger::new(1, 2);
+        let mut findings = Findings::default();
+        ledger.add(vec![ack(1, 1, 0, 0), ack(2, 1, 0, 1)], &mut findings);
+        ledger.add(vec![ack(3, 2, 0, 1), ack(4, 2, 1, 0)], &mut findings);
+        assert_eq!(findings.lost, 1);
+        assert_eq!(ledger.lost_total, 1);
+        assert!(
+            findings.details[0].contains("LOST c0 n2"),
+            "{:?}",
+            findings.details
+        );
+        assert_eq!(ledger.lowest_acked_since(2), vec![1, 0]);
+        assert_eq!(ledger.lowest_acked_since(3), vec![i64::MAX, i64::MAX]);
+    }
+
+    #[test]
+    fn damage_at_one_place_counts_once() {
+        let mut findings = Findings::default();
+        findings.flag(Damage::Gap, 0, 5, "GAP a".into());
+        findings.flag(Damage::Gap, 0, 5, "GAP a again".into());
+        findings.flag(Damage::Diverged, 0, 5, "DIVERGED a".into());
+        assert_eq!((findings.gaps, findings.diverged), (1, 1));
+        for n in 0..10 {
+            findings.note(format!("LOST {n}"));
+        }
+        assert_eq!(findings.unnoted(), vec!["... and 4 more LOST".to_string()]);
+    }
+
+    #[test]
+    fn a_record_holds_an_ack_only_intact_and_in_place() {
+        let acked = ack(7, 1, 2, 9);
+        let body = acked.id.body(1);
+        let properties = "TAGS\u{1}TagA\u{2}".to_string();
+        let record = wire::message::MessageRecord {
+            version: wire::message::MagicVersion::V1,
+            body_crc: 0,
+            queue_id: 2,
+            flag: 0,
+            queue_offset: 9,
+            commit_log_offset: 7000,
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: "127.0.0.1:1".parse().unwrap(),
+            store_timestamp: 2,
+            store_host: "127.0.0.1:2".parse().unwrap(),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body,
+            topic: "ChaosTopic".into(),
+            properties,
+        };
+        let mut bytes = Vec::new();
+        record.encode(&mut bytes).unwrap();
+        let (read, size) = Record::read(1, &bytes).unwrap();
+        assert_eq!(size, bytes.len());
+        assert!(read.holds(&acked));
+        assert!(!read.holds(&Ack {
+            commit_log_offset: 7001,
+            ..acked
+        }));
+        let elsewhere = ack(8, 1, 2, 9);
+        assert!(!read.holds(&elsewhere));
+    }
+}
