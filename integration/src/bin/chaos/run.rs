@@ -55,6 +55,7 @@ pub struct Run {
     window_ends: Vec<Vec<i64>>,
     /// The master came back without the topic: its queues cannot be read any more.
     topic_lost: bool,
+    started: Instant,
 }
 
 impl Run {
@@ -79,6 +80,7 @@ impl Run {
             totals: Totals::default(),
             window_ends: vec![vec![0; queues], vec![0; queues]],
             topic_lost: false,
+            started: Instant::now(),
             options,
         };
         let first = run.options.from_round;
@@ -106,6 +108,7 @@ impl Run {
             let carry_on = match self.round(round) {
                 Ok(carry_on) => carry_on,
                 Err(error) => {
+                    println!("round {round}: FAILED: {error}");
                     self.totals.failures.push(format!("round {round}: {error}"));
                     false
                 }
@@ -496,8 +499,9 @@ impl Run {
         let totals = &self.totals;
         let lost = self.ledger.lost_total;
         println!(
-            "checked: {} rounds, {} kills, {} stops; {} queue offsets read; gaps {}, \
+            "checked in {:.0}s: {} rounds, {} kills, {} stops; {} queue offsets read; gaps {}, \
              duplicates {}, corrupt {}, inconsistent reads {}, unreadable acks {}",
+            self.started.elapsed().as_secs_f64(),
             totals.rounds,
             totals.kills,
             totals.stops,

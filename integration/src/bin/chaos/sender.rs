@@ -28,6 +28,10 @@ use crate::requests::{self, Outgoing};
 const BODY_SIZE_MIN: u64 = 50;
 const BODY_SIZE_MAX: u64 = 6 * 1024;
 
+/// Random streams of the run, apart from the rounds' (labelled by round number).
+const SENDER_STREAM: u64 = 1 << 62;
+const BODY_STREAM: u64 = 1 << 63;
+
 /// What a body says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Identity {
@@ -48,7 +52,7 @@ impl Identity {
     /// The whole body: the prefix, then bytes drawn from the identity.
     pub fn body(&self, seed: u64) -> Vec<u8> {
         let mut body = self.prefix(seed).into_bytes();
-        let label = (u64::from(self.connection) << 48) ^ self.sequence;
+        let label = BODY_STREAM | (u64::from(self.connection) << 40) | self.sequence;
         let mut random = Random::new(seed, label);
         let size = (self.size as usize).max(body.len());
         while body.len() < size {
@@ -230,15 +234,24 @@ impl Senders {
     }
 
     /// Ends every sender (each finishes its call in flight, bounded by the call's deadline).
-    pub fn stop(self) {
-        {
-            let mut state = self.shared.lock();
-            state.stop = true;
-            self.shared.changed.notify_all();
-        }
-        for handle in self.handles {
+    pub fn stop(mut self) {
+        self.tell_stop();
+        for handle in std::mem::take(&mut self.handles) {
             let _ = handle.join();
         }
+    }
+
+    fn tell_stop(&self) {
+        let mut state = self.shared.lock();
+        state.stop = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Dropped without [`Senders::stop`] (a failed start): the threads end after their call.
+impl Drop for Senders {
+    fn drop(&mut self) {
+        self.tell_stop();
     }
 }
 
@@ -260,7 +273,7 @@ fn next_turn(shared: &Shared) -> Option<(u32, u64)> {
 }
 
 fn run(shared: &Shared, connection: u16) {
-    let mut random = Random::new(shared.seed, 1_000 + u64::from(connection));
+    let mut random = Random::new(shared.seed, SENDER_STREAM | u64::from(connection));
     let mut client: Option<RawClient> = None;
     let mut sequence = 0u64;
     while let Some((round, generation)) = next_turn(shared) {
