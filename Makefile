@@ -2,7 +2,18 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help build test test-rust test-c lint bench fuzz run-cluster stop-cluster clean
+.PHONY: help build test test-rust test-c lint bench fuzz chaos run-cluster stop-cluster clean
+
+# `make chaos`: the chaos run's settings (see `chaos --help`); SEED replays a run, KEEP keeps its
+# stores and logs in a directory, CHAOS_FLAGS passes any other flag.
+ROUNDS ?= 10
+TOPOLOGY ?= replicated
+FLUSH ?= async
+ROLE ?= SYNC_MASTER
+CONNECTIONS ?= 4
+SEED ?=
+KEEP ?=
+CHAOS_FLAGS ?=
 
 help:
 	@echo "make run-cluster   start namesrv, broker-a master and its slave under ./run/"
@@ -12,6 +23,9 @@ help:
 	@echo "make build         release build of every binary"
 	@echo "make bench         the benchmark suite (numbers go to BENCHMARKS.md)"
 	@echo "make fuzz          run the cargo-fuzz targets locally (nightly; not in CI)"
+	@echo "make chaos         kill -9 brokers under load, then check no acked message is lost:"
+	@echo "                   ROUNDS=10 TOPOLOGY=replicated|single FLUSH=async|sync"
+	@echo "                   ROLE=SYNC_MASTER|ASYNC_MASTER CONNECTIONS=4 SEED=... KEEP=dir"
 
 build:
 	$(CARGO) build --release --workspace --bins
@@ -38,6 +52,13 @@ bench:
 
 fuzz:
 	scripts/fuzz.sh
+
+# Release binaries, then the chaos tool (integration/src/bin/chaos) beside them.
+chaos:
+	$(CARGO) build --release --workspace --bins
+	$(CARGO) run --release -q -p integration --bin chaos -- --rounds $(ROUNDS) \
+		--topology $(TOPOLOGY) --flush $(FLUSH) --role $(ROLE) --connections $(CONNECTIONS) \
+		$(if $(SEED),--seed $(SEED)) $(if $(KEEP),--keep $(KEEP)) $(CHAOS_FLAGS)
 
 run-cluster: build
 	scripts/cluster.sh start
