@@ -4,8 +4,10 @@
 //! and commit-log offset on every broker after SIGKILLs at random moments, no gap, duplicate
 //! or divergence in any consume queue, no alarm in the broker logs.
 //!
-//! The replicated run uses SYNC_FLUSH so that what it checks is replication alone (issue 12);
-//! the single-master runs check crash durability under each flush mode (issue 13). Each run is
+//! The replicated run is a SYNC_MASTER under ASYNC_FLUSH, the case where a master's power loss
+//! (its kill plus its crash journal) takes acknowledged messages only its slave still holds,
+//! so the master must take them back (issue 12); the single-master runs check crash
+//! durability under each flush mode (issue 13). Each run is
 //! hermetic (its own temp dir, loopback ports, processes that die with it) and bounded (every
 //! wait in the tool has a deadline, and the run a time limit); its seed is printed first, so a
 //! failure is replayed with `make chaos SEED=<seed> ...` or the tool's replay line.
@@ -60,7 +62,7 @@ fn a_sync_master_and_its_slave_lose_and_diverge_nothing_over_ten_rounds_of_fault
         "--role",
         "SYNC_MASTER",
         "--flush",
-        "sync",
+        "async",
         "--rounds",
         "10",
     ]);

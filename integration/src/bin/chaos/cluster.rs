@@ -253,7 +253,45 @@ pub struct Cluster {
     pub master_addr: SocketAddr,
     /// The master's `storePathRootDir`.
     pub master_store: PathBuf,
+    /// The brokers' crash journals (`journalDir`): on /dev/shm, as in production, in a
+    /// directory of this run's, removed with the cluster.
+    journals: JournalDirs,
     _leases: Vec<PortLease>,
+}
+
+/// Where the brokers keep their crash journals; removed on drop (the brokers are killed, so
+/// nothing else would remove them).
+struct JournalDirs {
+    root: PathBuf,
+}
+
+impl JournalDirs {
+    fn create() -> Result<JournalDirs, String> {
+        let base = Path::new("/dev/shm");
+        let base = if base.is_dir() {
+            base.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let root = base.join(format!(
+            "rmq-chaos-{}-{}",
+            std::process::id(),
+            clock_nanos()
+        ));
+        make_dir(&root.join("master"))?;
+        make_dir(&root.join("slave"))?;
+        Ok(JournalDirs { root })
+    }
+
+    fn of(&self, broker: &str) -> PathBuf {
+        self.root.join(broker)
+    }
+}
+
+impl Drop for JournalDirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
 }
 
 impl Cluster {
@@ -290,8 +328,12 @@ impl Cluster {
             (Topology::Single, _) | (_, Role::AsyncMaster) => "ASYNC_MASTER",
             (Topology::Replicated, Role::SyncMaster) => "SYNC_MASTER",
         };
+        let journals = JournalDirs::create()?;
         let master_dir = make_dir(&dir.join("master"))?;
-        let extra = format!("brokerId=0\nbrokerRole={role}\nhaListenPort={ha_port}\n");
+        let extra = format!(
+            "brokerId=0\nbrokerRole={role}\nhaListenPort={ha_port}\njournalDir={}\n",
+            journals.of("master").display()
+        );
         let config = broker_config(options, &master_dir, namesrv_addr, listen_port, &extra);
         let mut master = broker_server(options, "master", &master_dir, &config)?;
         let master_addr = master.start(options.wait)?;
@@ -301,7 +343,8 @@ impl Cluster {
                 let slave_dir = make_dir(&dir.join("slave"))?;
                 let extra = format!(
                     "brokerId=1\nbrokerRole=SLAVE\nhaListenPort=0\n\
-                     haMasterAddress=127.0.0.1:{ha_port}\n"
+                     haMasterAddress=127.0.0.1:{ha_port}\njournalDir={}\n",
+                    journals.of("slave").display()
                 );
                 let config = broker_config(options, &slave_dir, namesrv_addr, 0, &extra);
                 let mut slave = broker_server(options, "slave", &slave_dir, &config)?;
@@ -315,8 +358,20 @@ impl Cluster {
             slave,
             master_addr,
             master_store: master_dir.join("store"),
+            journals,
             _leases: leases,
         })
+    }
+
+    /// What a machine crash takes besides the process: the master's crash journal (tmpfs).
+    /// Call while the master is down.
+    pub fn lose_master_journal(&self) -> Result<(), String> {
+        let dir = self.journals.of("master");
+        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(())
     }
 
     pub fn slave_addr(&self) -> Option<SocketAddr> {

@@ -128,7 +128,12 @@ impl Run {
     /// One round; `Ok(false)` when the cluster is in no state to go on.
     fn round(&mut self, round: u32) -> Result<bool, String> {
         let options = &self.options;
-        let plan = Plan::choose(options.seed, round, options.topology, options.round);
+        let plan = Plan::choose(
+            options.seed,
+            round,
+            (options.topology, options.role),
+            options.round,
+        );
         self.caught_up = None;
         let (recovery, mut problems) = self.fault_phase(round, &plan)?;
         let catch_up = self.wait_caught_up();
@@ -220,8 +225,11 @@ impl Run {
         let wait = self.options.wait;
         let cluster = &mut self.cluster;
         match plan.fault {
-            Fault::KillMaster => {
+            Fault::KillMaster { power_loss } => {
                 cluster.master.kill()?;
+                if power_loss {
+                    cluster.lose_master_journal()?;
+                }
                 std::thread::sleep(plan.downtime);
                 cluster.master.start(wait)?;
             }
@@ -231,7 +239,10 @@ impl Run {
                 std::thread::sleep(plan.downtime);
                 slave.start(wait)?;
             }
-            Fault::KillBoth { master_first } => {
+            Fault::KillBoth {
+                master_first,
+                power_loss,
+            } => {
                 let slave = cluster.slave.as_mut().ok_or("no slave to kill")?;
                 if master_first {
                     cluster.master.kill()?;
@@ -240,6 +251,10 @@ impl Run {
                     slave.kill()?;
                     cluster.master.kill()?;
                 }
+                if power_loss {
+                    cluster.lose_master_journal()?;
+                }
+                let slave = cluster.slave.as_mut().ok_or("no slave to restart")?;
                 std::thread::sleep(plan.downtime);
                 cluster.master.start(wait)?;
                 slave.start(wait)?;
