@@ -7,6 +7,8 @@
 # SYNC_FLUSH one.
 #
 # Usage: scripts/bench-suite.sh [SECONDS]   (default 10, or $BENCH_SECONDS). Needs jq.
+# BENCH_BIN_DIR=dir uses the binaries there instead of building (to compare two builds under
+# the same conditions); BENCH_BROKER_CONF='key=value\n...' is appended to every broker.conf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +17,12 @@ if ! command -v jq >/dev/null; then
   echo "bench-suite: jq is needed to read the --json summaries (apt-get install jq)" >&2
   exit 1
 fi
-${CARGO:-cargo} build --release -p tools -p broker -p namesrv
-bin=$PWD/target/release
+if [[ -n ${BENCH_BIN_DIR:-} ]]; then
+  bin=$(cd "$BENCH_BIN_DIR" && pwd)
+else
+  ${CARGO:-cargo} build --release -p tools -p broker -p namesrv
+  bin=$PWD/target/release
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/mqbench-suite.XXXXXX")
 rows=$work/rows.md
 pids=()
@@ -84,6 +90,7 @@ brokerIP2=127.0.0.1
 namesrvAddr=$namesrv
 storePathRootDir=$dir/store
 CONF
+  printf '%b\n' "${BENCH_BROKER_CONF:-}" >> "$dir/broker.conf"
   start_server "broker-$flush" broker "$dir/broker.conf"
   echo "== cluster: namesrv $namesrv, broker-a $address ($role, $flush), data under $dir"
   # The broker registers shortly after it listens; a small warm-up run waits for that.
@@ -115,6 +122,13 @@ run_case() {
     | "| " + join(" | ") + " |"' "$json" >> "$rows"
 }
 
+# broker_peak CLUSTER: the running broker's peak RSS (VmHWM), for the memory line.
+broker_peak() {
+  local pid=${pids[-1]}
+  echo "$1: broker peak RSS $(sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$pid/status")" \
+    >> "$work/peaks"
+}
+
 async_cases() {
   local cluster="ASYNC_FLUSH ASYNC_MASTER"
   start_cluster ASYNC_FLUSH ASYNC_MASTER
@@ -122,6 +136,7 @@ async_cases() {
   run_case "$cluster" "async 1 KiB x16" produce -t BenchAsync -s 1024 -w 16 --mode async
   run_case "$cluster" "batch 16 x 1 KiB x16" produce -t BenchBatch -s 1024 -w 16 --batch 16
   run_case "$cluster" "e2e 1 KiB x8 at 5000/s" e2e -t BenchE2e -s 1024 -w 8 --rate 5000
+  broker_peak "$cluster"
   stop_cluster
 }
 
@@ -130,6 +145,7 @@ sync_flush_cases() {
   start_cluster SYNC_FLUSH ASYNC_MASTER
   run_case "$cluster" "sync 1 KiB x16" produce -t BenchSync -s 1024 -w 16
   run_case "$cluster" "batch 16 x 1 KiB x16" produce -t BenchBatch -s 1024 -w 16 --batch 16
+  broker_peak "$cluster"
   stop_cluster
 }
 
@@ -147,3 +163,5 @@ echo "| cluster | case | mode | body B | threads | batch | sent ok | failed | TP
   "| p50 | p99 | p999 | max | received | e2e p50 | e2e p99 | put | RSS KiB |"
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$rows"
+echo
+cat "$work/peaks"

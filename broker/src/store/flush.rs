@@ -7,7 +7,9 @@
 //! wait on the watermark with a deadline ([`super::commit_log::CommitLog::wait_flushed`]) and
 //! get `FlushTimeout` rather than hang. ASYNC_FLUSH flushes every interval once enough pages
 //! are dirty, and everything at least every thorough interval (`FlushRealTimeService`);
-//! while a chunk or more waits, it flushes back to back instead of sleeping.
+//! while a chunk or more waits, it flushes back to back instead of sleeping, and it looks for
+//! such a backlog every few milliseconds: appends wait for room past the unflushed bound, so
+//! sleeping a whole interval on a backlog would stall them.
 //!
 //! Full chunks are written straight from their shared buffers; only the last chunk's part is
 //! copied, under the append lock, into the staging buffer.
@@ -34,6 +36,8 @@ pub const STAGING_SIZE: usize = 4 << 20;
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// In SYNC_FLUSH the thread also wakes this often to notice shutdown.
 const SYNC_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// In ASYNC_FLUSH the thread looks this often whether a chunk's backlog waits.
+const ASYNC_POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// How often cold journal slots give their memory back.
 const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -122,42 +126,13 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
     let mut last_release = Instant::now();
     let mut preallocation_failing = false;
     loop {
-        let stopping = match mode {
-            FlushMode::Sync => {
-                log.wait_appended(log.flushed_offset(), SYNC_POLL_INTERVAL);
-                !matches!(
-                    stop.try_recv(),
-                    Err(crossbeam::channel::TryRecvError::Empty)
-                )
-            }
-            FlushMode::Async { interval, .. } => {
-                // A backlog of a chunk or more is written at once: sleeping on it would cap
-                // throughput at what accumulates per interval.
-                let backlog = log.written_offset().saturating_sub(log.flushed_offset());
-                if backlog >= log.config().chunk_size as u64 {
-                    !matches!(
-                        stop.try_recv(),
-                        Err(crossbeam::channel::TryRecvError::Empty)
-                    )
-                } else {
-                    !matches!(stop.recv_timeout(interval), Err(RecvTimeoutError::Timeout))
-                }
-            }
-        };
-        if let FlushMode::Async {
-            least_size,
-            thorough_interval,
-            ..
-        } = mode
-        {
-            let dirty = log.written_offset().saturating_sub(log.flushed_offset());
-            let thorough = last_flush.elapsed() >= thorough_interval;
-            // A chunk's backlog is always written (the loop above did not sleep for it): a
-            // least size above a chunk must not turn this into a busy loop.
-            let least_size = least_size.min(log.config().chunk_size as u64);
-            if !stopping && dirty < least_size && !(thorough && dirty > 0) {
-                continue;
-            }
+        let stopping = wait_for_work(&log, mode, &stop);
+        if last_release.elapsed() >= RELEASE_INTERVAL {
+            log.release_cold_memory();
+            last_release = Instant::now();
+        }
+        if !stopping && !flush_due(&log, mode, last_flush) {
+            continue;
         }
         if stopping && log.is_halted() {
             // A simulated crash: nothing more reaches the disk.
@@ -168,12 +143,49 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
             last_flush = Instant::now();
         }
         preallocate_next_segment(&log, &mut preallocation_failing);
-        if last_release.elapsed() >= RELEASE_INTERVAL {
-            log.release_cold_memory();
-            last_release = Instant::now();
-        }
         if stopping {
             return;
+        }
+    }
+}
+
+/// Waits for something to flush; true once `stop` is closed. SYNC_FLUSH wakes on the next
+/// append; ASYNC_FLUSH polls, so that a chunk's backlog (which appends may be waiting on,
+/// past `unflushed_size_max`) is written within a poll rather than a whole interval later.
+fn wait_for_work(log: &CommitLog, mode: FlushMode, stop: &Receiver<()>) -> bool {
+    let backlog = log.written_offset().saturating_sub(log.flushed_offset());
+    match mode {
+        FlushMode::Sync => log.wait_appended(log.flushed_offset(), SYNC_POLL_INTERVAL),
+        FlushMode::Async { .. } if backlog >= log.config().chunk_size as u64 => {}
+        FlushMode::Async { interval, .. } => {
+            return !matches!(
+                stop.recv_timeout(interval.min(ASYNC_POLL_INTERVAL)),
+                Err(RecvTimeoutError::Timeout)
+            );
+        }
+    }
+    !matches!(
+        stop.try_recv(),
+        Err(crossbeam::channel::TryRecvError::Empty)
+    )
+}
+
+/// Whether to flush now. ASYNC_FLUSH (RocketMQ's `FlushRealTimeService`): a chunk's backlog
+/// at once; every `interval` once `least_size` is dirty; anything every `thorough_interval`.
+fn flush_due(log: &CommitLog, mode: FlushMode, last_flush: Instant) -> bool {
+    let dirty = log.written_offset().saturating_sub(log.flushed_offset());
+    match mode {
+        FlushMode::Sync => dirty > 0,
+        FlushMode::Async {
+            interval,
+            least_size,
+            thorough_interval,
+        } => {
+            let chunk = log.config().chunk_size as u64;
+            let since = last_flush.elapsed();
+            dirty >= chunk
+                || (since >= interval && dirty >= least_size.min(chunk))
+                || (since >= thorough_interval && dirty > 0)
         }
     }
 }
