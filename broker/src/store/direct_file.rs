@@ -314,23 +314,55 @@ pub struct StoreLock {
 
 impl StoreLock {
     pub fn acquire(path: &Path) -> io::Result<StoreLock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        // SAFETY: `flock` only takes the descriptor, owned by `file` and open for the call.
-        let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if result != 0 {
-            let error = io::Error::last_os_error();
-            return Err(io::Error::new(
-                error.kind(),
-                format!("{} is held by another process ({error})", path.display()),
-            ));
-        }
+        let file = open_read_write(path)?;
+        lock_exclusive(&file, path)?;
         Ok(StoreLock { _file: file })
     }
+}
+
+/// Opens `path` for reading and writing, creating it when absent, keeping its content.
+fn open_read_write(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// An exclusive advisory lock on `file` (held until it closes), refused at once when another
+/// open of it holds one.
+fn lock_exclusive(file: &File, path: &Path) -> io::Result<()> {
+    // SAFETY: `flock` only takes the descriptor, owned by `file` and open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let error = io::Error::last_os_error();
+        return Err(io::Error::new(
+            error.kind(),
+            format!("{} is held by another process ({error})", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Maps the first `length` bytes of `file` shared and read-write; the kernel picks the
+/// address.
+fn map_shared(file: &File, length: usize) -> io::Result<*mut u8> {
+    // SAFETY: a fresh mapping of `length` bytes of an open descriptor; the kernel picks the
+    // address. The result is checked against MAP_FAILED before use.
+    let pointer = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            length,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if pointer == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pointer.cast())
 }
 
 /// A whole file mapped shared and read-write (`mmap`): the index files' slot tables are
@@ -356,12 +388,7 @@ impl MappedFile {
     /// Maps `path`, creating it (sparse, `size` bytes long) when absent or empty; an existing
     /// file of another size is refused.
     pub fn open(path: &Path, size: u64) -> io::Result<MappedFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = open_read_write(path)?;
         let length = file.metadata()?.len();
         if length == 0 {
             file.set_len(size)?;
@@ -373,23 +400,9 @@ impl MappedFile {
         }
         let length = usize::try_from(size)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))?;
-        // SAFETY: a fresh mapping of `length` bytes of an open descriptor; the kernel picks the
-        // address. The result is checked against MAP_FAILED before use.
-        let pointer = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                length,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if pointer == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let pointer = map_shared(&file, length)?;
         Ok(MappedFile {
-            pointer: pointer.cast(),
+            pointer,
             length,
             file,
         })
@@ -464,43 +477,17 @@ impl SharedMap {
         fresh: bool,
     ) -> io::Result<SharedMap> {
         assert!(is_aligned(header_size as u64) && header_size <= size);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        // SAFETY: `flock` only takes the descriptor, owned by `file` and open for the call.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let error = io::Error::last_os_error();
-            return Err(io::Error::new(
-                error.kind(),
-                format!("{} is in use by another process ({error})", path.display()),
-            ));
-        }
+        let file = open_read_write(path)?;
+        lock_exclusive(&file, path)?;
         if fresh {
             file.set_len(0)?;
         }
         if file.metadata()?.len() != size as u64 {
             file.set_len(size as u64)?;
         }
-        // SAFETY: a fresh mapping of `size` bytes of an open descriptor; the kernel picks the
-        // address. The result is checked against MAP_FAILED before use.
-        let pointer = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if pointer == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let pointer = map_shared(&file, size)?;
         Ok(SharedMap {
-            pointer: pointer.cast(),
+            pointer,
             length: size,
             header_size,
             regions_taken: std::sync::atomic::AtomicBool::new(false),
