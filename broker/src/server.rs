@@ -246,14 +246,18 @@ fn clamp_offsets_to_store(offsets: &mut ConsumerOffsetManager, store: &MessageSt
     if clamped.is_empty() {
         return;
     }
-    for (group, count) in &clamped {
-        log::warn!(
-            "consumer group {group}: {count} committed offset(s) past the recovered end of \
-             their queue, clamped to it"
-        );
-    }
+    log_clamped(&clamped);
     if let Err(error) = offsets.persist() {
         log::error!("cannot write the clamped consumer offsets now: {error}; retrying later");
+    }
+}
+
+fn log_clamped(clamped: &std::collections::BTreeMap<String, usize>) {
+    for (group, count) in clamped {
+        log::warn!(
+            "consumer group {group}: {count} committed offset(s) past the end of their queue \
+             (recovered or cut), clamped to it"
+        );
     }
 }
 
@@ -549,7 +553,12 @@ impl Handler for Broker {
                 self.on_room_for_sends(ctx);
             }
             Message::SlaveAcked(_) => self.on_durability(ctx),
-            Message::LogTruncated(_) => clamp_offsets_to_store(&mut self.offsets, &self.store),
+            Message::LogTruncated(_) => {
+                // Left dirty for the periodic persist: no fsync on the loop, and one writer.
+                log_clamped(&self.offsets.clamp_to_queue_ends(|topic, queue_id| {
+                    self.store.queue_offsets(topic, queue_id).1
+                }));
+            }
             Message::Persisted(ticket, result) => self.on_state_persisted(ctx, ticket, result),
             Message::PullDone(done) => self.on_pull_done(ctx, *done),
             Message::Answer(connection, response) => {

@@ -42,7 +42,8 @@ const UNIT: u64 = CONSUME_UNIT_SIZE as u64;
 /// Units allocated at a time (80 KiB).
 pub const ALLOCATION_UNITS: u64 = 4096;
 /// Units kept allocated past a queue's end: what it can still take once the disk is full.
-pub const AHEAD_UNITS: u64 = 4096;
+/// Half an allocation step, so a new queue takes one step (80 KiB), not two.
+pub const AHEAD_UNITS: u64 = ALLOCATION_UNITS / 2;
 
 pub struct ConsumeQueue {
     directory: PathBuf,

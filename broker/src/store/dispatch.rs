@@ -333,17 +333,26 @@ impl Dispatcher {
             group.push((arrival.queue_offset, *unit));
         }
         let mut short = false;
+        // Every queue gets its units even when one cannot: a full disk that refuses a new
+        // queue's first file must not hide the messages of the others (a retry rewrites
+        // nothing already written: `put` skips units below a queue's end).
+        let mut first_error = None;
         for ((topic, queue_id), units) in groups {
-            let queue = self.queues.get_or_create(topic, queue_id)?;
-            let mut queue = lock_queue(&queue);
-            queue.put_all(&units, self.space.as_ref())?;
-            short |= queue.is_short();
+            let written = self.queues.get_or_create(topic, queue_id).and_then(|queue| {
+                let mut queue = lock_queue(&queue);
+                let written = queue.put_all(&units, self.space.as_ref());
+                short |= queue.is_short();
+                written
+            });
+            if let Err(error) = written {
+                first_error.get_or_insert(StoreError::from(error));
+            }
         }
         if short {
             // Units already acknowledged must keep finding room: stop taking more.
             self.guard.set_space_low(true);
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Syncs the queues, then records the watermarks they and the commit log reached.
@@ -403,7 +412,8 @@ impl Dispatcher {
             if stopping {
                 return;
             }
-            let moved = self.dispatched_offset() - before;
+            // Saturating: a truncation may have moved dispatch back since `before`.
+            let moved = self.dispatched_offset().saturating_sub(before);
             if failing || self.is_stalled() || self.log.is_closed() {
                 let _ = stop.recv_timeout(Duration::from_secs(1));
             } else if moved > 0 && moved < BATCH_SIZE_MIN {

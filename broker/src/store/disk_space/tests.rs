@@ -117,11 +117,12 @@ fn unit(offset: u64) -> ConsumeUnit {
 #[test]
 fn a_consume_queue_keeps_room_ahead_and_fails_softly_without_a_partial_file() {
     let dir = TempDir::new("cq-space");
-    let units_per_file = 3 * ALLOCATION_UNITS;
+    // A file is one allocation step: keeping units ahead past it means the next file.
+    let units_per_file = ALLOCATION_UNITS;
     let mut queue = ConsumeQueue::load(&dir.0, units_per_file).unwrap();
     let unit_size = 20;
-    // Room for the first step and the one ahead of it, no more.
-    let space = MemSpace::new(2 * ALLOCATION_UNITS * unit_size);
+    // Room for the first step (which holds AHEAD_UNITS past the first unit), no more.
+    let space = MemSpace::new(ALLOCATION_UNITS * unit_size);
     queue.put(0, &unit(0), &space).unwrap();
     assert!(!queue.is_short());
     assert_eq!(space.available_size().unwrap(), 0);
@@ -130,7 +131,7 @@ fn a_consume_queue_keeps_room_ahead_and_fails_softly_without_a_partial_file() {
     let units: Vec<(u64, ConsumeUnit)> = (1..=AHEAD_UNITS).map(|q| (q, unit(q))).collect();
     queue.put_all(&units, &space).unwrap();
     assert!(queue.is_short(), "no room ahead any more");
-    let past = 2 * ALLOCATION_UNITS;
+    let past = ALLOCATION_UNITS;
     let units: Vec<(u64, ConsumeUnit)> = (AHEAD_UNITS + 1..past).map(|q| (q, unit(q))).collect();
     queue.put_all(&units, &space).unwrap();
     assert_eq!(queue.max_offset(), past);
@@ -146,7 +147,7 @@ fn a_consume_queue_keeps_room_ahead_and_fails_softly_without_a_partial_file() {
         vec!["00000000000000000000"],
         "no partial file"
     );
-    // Room again: the same unit goes in, and the next file is made ahead of need.
+    // Room again: the same unit goes in, in the next file.
     space.give(2 * units_per_file * unit_size);
     queue.put(past, &unit(past), &space).unwrap();
     assert!(!queue.is_short());
