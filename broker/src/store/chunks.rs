@@ -117,6 +117,14 @@ impl Chunks {
         Some(chunks)
     }
 
+    /// Stops every chunk's journal slot from claiming its chunk: the chunks are being
+    /// replaced, and a reader may still hold one of them (its slot then comes back later).
+    pub fn unpublish_all(&self) {
+        for chunk in &self.chunks {
+            chunk.buffer.unpublish();
+        }
+    }
+
     /// No memory at all: stands in while chunks are being replaced.
     pub fn placeholder() -> Chunks {
         Chunks {
@@ -176,6 +184,19 @@ impl Chunks {
         true
     }
 
+    /// Drops chunks that hold nothing below `written_offset` (a reservation that could not be
+    /// completed), keeping at least one.
+    pub fn release_unused(&mut self, written_offset: u64) {
+        while self.chunks.len() > 1
+            && self
+                .chunks
+                .back()
+                .is_some_and(|chunk| chunk.base_offset >= written_offset)
+        {
+            self.chunks.pop_back();
+        }
+    }
+
     /// Copies `bytes` in at `offset` (at or past the written offset); the chunks must have
     /// been reserved.
     pub fn write(&mut self, offset: u64, bytes: &[u8]) {
@@ -206,17 +227,23 @@ impl Chunks {
     /// than raced, and a journal slot stops advertising the old copy's bytes.
     fn buffer_mut(&mut self, index: usize) -> &mut ChunkBuffer {
         if Arc::get_mut(&mut self.chunks[index].buffer).is_none() {
-            let base_offset = self.chunks[index].base_offset;
-            self.chunks[index].buffer.unpublish();
-            let mut copy = match self.allocate(base_offset) {
-                Some(copy) => copy,
-                None => {
-                    log::error!("commit log: no journal slot to copy a shared chunk into");
-                    ChunkBuffer::Heap(AlignedBuffer::zeroed(self.chunk_size))
-                }
-            };
-            copy.as_mut_slice()
-                .copy_from_slice(self.chunks[index].buffer.as_slice());
+            let old = self.chunks[index].buffer.clone();
+            // The copy claims the chunk only once it holds all of it; the old slot stops
+            // claiming it right after: a crash in between finds two equal copies, never a
+            // partial one.
+            let mut copy = match &self.journal {
+                Some(journal) => journal.take_unpublished().map(ChunkBuffer::Journal),
+                None => Some(ChunkBuffer::Heap(AlignedBuffer::zeroed(self.chunk_size))),
+            }
+            .unwrap_or_else(|| {
+                log::error!("commit log: no journal slot to copy a shared chunk into");
+                ChunkBuffer::Heap(AlignedBuffer::zeroed(self.chunk_size))
+            });
+            copy.as_mut_slice().copy_from_slice(old.as_slice());
+            if let ChunkBuffer::Journal(slot) = &copy {
+                slot.publish(self.chunks[index].base_offset);
+            }
+            old.unpublish();
             self.chunks[index].buffer = Arc::new(copy);
         }
         match Arc::get_mut(&mut self.chunks[index].buffer) {

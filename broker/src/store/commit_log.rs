@@ -356,6 +356,9 @@ impl CommitLog {
         if state.chunks.reserve(end) {
             return Ok(());
         }
+        // No chunk past the written one may stay: the written one must remain the last, the
+        // only one written (see `chunks`).
+        state.chunks.release_unused(state.written_offset);
         Err(StoreError::FlushBehind {
             unflushed_size: state.written_offset.saturating_sub(self.flushed_offset()),
             unflushed_size_max: self.config.unflushed_size_max,
@@ -377,21 +380,12 @@ impl CommitLog {
         let remaining = self.config.segment_size - position;
         let blank = records.len() as u64 + BLANK_RECORD_SIZE as u64 > remaining;
         let start = if blank { offset + remaining } else { offset };
-        // Memory first, before any queue offset is taken or any byte written.
+        // Whatever can fail comes before any queue offset is taken or any byte written: the
+        // segment (if the disk is full, nothing is written), the memory, the stamps.
+        if start.is_multiple_of(self.config.segment_size) {
+            self.ensure_segment(start)?;
+        }
         self.reserve(&mut state, start + records.len() as u64)?;
-        if blank {
-            // Create the next segment first: if the disk is full, nothing is written.
-            self.ensure_segment(offset + remaining)?;
-            let blank = message::encode_blank(remaining as usize);
-            self.copy_in(&mut state, offset, &blank);
-            state
-                .chunks
-                .zero(offset + blank.len() as u64, remaining - blank.len() as u64);
-            offset += remaining;
-        }
-        if offset.is_multiple_of(self.config.segment_size) {
-            self.ensure_segment(offset)?;
-        }
         let store_timestamp = now_millis();
         let mut appended = Vec::with_capacity(parsed.len());
         for record in &parsed {
@@ -399,10 +393,18 @@ impl CommitLog {
                 &mut state.queue_offsets,
                 records,
                 record,
-                offset,
+                start,
                 store_timestamp,
             )?;
             appended.push(placed);
+        }
+        if blank {
+            let blank = message::encode_blank(remaining as usize);
+            self.copy_in(&mut state, offset, &blank);
+            state
+                .chunks
+                .zero(offset + blank.len() as u64, remaining - blank.len() as u64);
+            offset += remaining;
         }
         self.copy_in(&mut state, offset, records);
         let end_offset = offset + records.len() as u64;
@@ -461,8 +463,8 @@ impl CommitLog {
             )));
         }
         self.check_backlog(bytes.len())?;
-        self.reserve(&mut state, end)?;
         self.ensure_segment(self.segment_base(offset))?;
+        self.reserve(&mut state, end)?;
         self.copy_in(&mut state, offset, bytes);
         self.publish_written(&mut state, end);
         Ok(end)
@@ -476,17 +478,31 @@ impl CommitLog {
         written_offset: u64,
         tail: &[u8],
     ) -> Result<(), StoreError> {
+        state.chunks.unpublish_all();
         drop(std::mem::replace(&mut state.chunks, Chunks::placeholder()));
-        let chunks = Chunks::new(
-            self.config.chunk_size,
-            written_offset,
-            tail,
-            self.journal.clone(),
-        );
-        state.chunks = chunks.ok_or(StoreError::FlushBehind {
-            unflushed_size: 0,
-            unflushed_size_max: self.config.unflushed_size_max,
-        })?;
+        // Slots come back as readers drop the old chunks: wait for one, briefly.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            let chunks = Chunks::new(
+                self.config.chunk_size,
+                written_offset,
+                tail,
+                self.journal.clone(),
+            );
+            if let Some(chunks) = chunks {
+                state.chunks = chunks;
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Never leave the placeholder: memory on the heap keeps the log consistent (the tail
+        // is not journaled until the next restart of the chunks; said loudly).
+        log::error!("commit log: no journal slot for the tail at {written_offset}; on the heap");
+        state.chunks = Chunks::new(self.config.chunk_size, written_offset, tail, None)
+            .ok_or_else(|| StoreError::Config("heap chunks refused".into()))?;
         Ok(())
     }
 
@@ -672,10 +688,11 @@ impl CommitLog {
     /// flush or checkpoint (crash tests of the store within one process).
     pub fn halt(&self) {
         self.halted.store(true, Ordering::Release);
+        // Closed first, under the append lock: no append publishes after the freeze.
+        self.close();
         if let Some(journal) = &self.journal {
             journal.freeze();
         }
-        self.close();
     }
 
     pub fn is_halted(&self) -> bool {

@@ -548,6 +548,12 @@ impl SharedMap {
             .collect()
     }
 
+    /// Reserves the memory (or disk blocks) of a range, so that a store into it never meets
+    /// a full tmpfs as a SIGBUS: ENOSPC here instead.
+    pub fn allocate(&self, offset: usize, length: usize) -> io::Result<()> {
+        allocate(&self.file, offset as u64, length as u64)
+    }
+
     /// Gives the memory (or disk blocks) of a range back: it reads as zeros afterwards.
     fn discard(&self, offset: usize, length: usize) -> io::Result<()> {
         let (start, size) = (offset as libc::off_t, length as libc::off_t);
@@ -600,6 +606,11 @@ impl MapRegion {
     /// Releases the region's pages (they read as zeros afterwards).
     pub fn discard(&mut self) -> io::Result<()> {
         self.map.discard(self.offset, self.length)
+    }
+
+    /// Reserves the region's pages before anything is stored into it.
+    pub fn allocate(&mut self) -> io::Result<()> {
+        self.map.allocate(self.offset, self.length)
     }
 }
 

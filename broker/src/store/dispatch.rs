@@ -338,12 +338,15 @@ impl Dispatcher {
         // nothing already written: `put` skips units below a queue's end).
         let mut first_error = None;
         for ((topic, queue_id), units) in groups {
-            let written = self.queues.get_or_create(topic, queue_id).and_then(|queue| {
-                let mut queue = lock_queue(&queue);
-                let written = queue.put_all(&units, self.space.as_ref());
-                short |= queue.is_short();
-                written
-            });
+            let written = self
+                .queues
+                .get_or_create(topic, queue_id)
+                .and_then(|queue| {
+                    let mut queue = lock_queue(&queue);
+                    let written = queue.put_all(&units, self.space.as_ref());
+                    short |= queue.is_short();
+                    written
+                });
             if let Err(error) = written {
                 first_error.get_or_insert(StoreError::from(error));
             }

@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::aligned_buffer::{align_up, BLOCK_SIZE};
-use super::direct_file::{is_tmpfs, sync_directory, MapRegion, SharedMap};
+use super::direct_file::{disk_available_size, is_tmpfs, sync_directory, MapRegion, SharedMap};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"RSJOURN1");
 const WORD_MAGIC: usize = 0;
@@ -107,6 +107,8 @@ pub struct Journal {
     free: Mutex<Vec<FreeSlot>>,
     /// Set by a simulated crash: the header stays as it is, whatever is dropped after.
     frozen: AtomicBool,
+    /// A slot's memory could not be allocated (logged once until one can).
+    allocation_failing: AtomicBool,
 }
 
 /// A chunk's memory in the journal; goes back to the free list when dropped.
@@ -130,6 +132,14 @@ impl Slot {
         self.region
             .as_ref()
             .map_or(0, |region| self.journal.index_of(region))
+    }
+
+    /// Claims the chunk starting at `base_offset`.
+    pub fn publish(&self, base_offset: u64) {
+        self.journal
+            .map
+            .word(WORD_SLOTS + self.index())
+            .store(base_offset, Ordering::Release);
     }
 
     /// Stops claiming a chunk: replay must never see two slots with one base.
@@ -165,6 +175,9 @@ impl Journal {
             shape.header_size(),
             true,
         )?);
+        // A store into an unallocated page of a full tmpfs is a SIGBUS: the header's pages,
+        // and each slot's when it is taken, are allocated first.
+        map.allocate(0, shape.header_size())?;
         map.word(WORD_WRITTEN).store(0, Ordering::Release);
         for index in 0..shape.slot_count {
             map.word(WORD_SLOTS + index).store(FREE, Ordering::Release);
@@ -194,6 +207,7 @@ impl Journal {
             shape,
             free: Mutex::new(free),
             frozen: AtomicBool::new(false),
+            allocation_failing: AtomicBool::new(false),
         }))
     }
 
@@ -210,17 +224,40 @@ impl Journal {
     }
 
     /// A free slot for the chunk starting at `base_offset`, its base published; `None` when
-    /// every slot is in use.
+    /// every slot is in use, or its memory cannot be had (a full tmpfs: logged once a streak).
     pub fn take(self: &Arc<Self>, base_offset: u64) -> Option<Slot> {
-        let free = lock(&self.free).pop()?;
-        let slot = Slot {
-            journal: self.clone(),
-            region: Some(free.region),
-        };
-        self.map
-            .word(WORD_SLOTS + slot.index())
-            .store(base_offset, Ordering::Release);
+        let slot = self.take_unpublished()?;
+        slot.publish(base_offset);
         Some(slot)
+    }
+
+    /// A free slot whose memory is allocated, claiming no chunk yet.
+    pub fn take_unpublished(self: &Arc<Self>) -> Option<Slot> {
+        let mut free = lock(&self.free);
+        let mut candidate = free.pop()?;
+        if !candidate.resident {
+            if let Err(error) = candidate.region.allocate() {
+                if !self.allocation_failing.swap(true, Ordering::AcqRel) {
+                    log::error!(
+                        "journal {}: no memory for a slot ({error}); appends wait until there \
+                         is (make {} larger, or set journalDir)",
+                        self.path.display(),
+                        self.path
+                            .parent()
+                            .map_or("its tmpfs".into(), |p| p.display().to_string())
+                    );
+                }
+                free.push(candidate);
+                return None;
+            }
+            candidate.resident = true;
+            self.allocation_failing.store(false, Ordering::Release);
+        }
+        drop(free);
+        Some(Slot {
+            journal: self.clone(),
+            region: Some(candidate.region),
+        })
     }
 
     fn give_back(&self, region: MapRegion) {
@@ -259,6 +296,9 @@ impl Journal {
     /// Gives back the memory of free slots below the warm top of the free list, so a burst's
     /// memory does not stay with the process. Runs off the append path (the flush thread).
     pub fn release_cold(&self) {
+        if self.frozen.load(Ordering::Acquire) {
+            return;
+        }
         let mut free = lock(&self.free);
         let cold = free.len().saturating_sub(WARM_SLOTS);
         for slot in free[..cold].iter_mut().filter(|slot| slot.resident) {
@@ -349,22 +389,36 @@ impl JournalPointer {
     }
 }
 
-/// Where a new journal for the store at `root` goes.
-pub fn journal_path(root: &Path, config: &JournalConfig, store_id: u64) -> PathBuf {
+/// Where a new journal of `size` bytes for the store at `root` goes: the configured
+/// directory, else /dev/shm when it is a tmpfs with room for it, else beside the store (on
+/// disk: the kernel then writes it back as well, but it still outlives the process).
+pub fn journal_path(root: &Path, config: &JournalConfig, store_id: u64, size: usize) -> PathBuf {
     let name = format!("rocketmq-rs-{store_id:016x}.journal");
-    match &config.dir {
-        Some(dir) => dir.join(name),
-        None if is_tmpfs(Path::new("/dev/shm")) => Path::new("/dev/shm").join(name),
-        None => root.join("journal-files").join(name),
+    if let Some(dir) = &config.dir {
+        return dir.join(name);
     }
+    let shm = Path::new("/dev/shm");
+    if is_tmpfs(shm) {
+        let room = disk_available_size(shm).unwrap_or(0);
+        if room >= size as u64 {
+            return shm.join(name);
+        }
+        log::warn!(
+            "/dev/shm has {room} bytes free, the journal needs {size}: keeping it beside the \
+             store instead (set journalDir, or give /dev/shm more room)"
+        );
+    }
+    root.join("journal-files").join(name)
 }
 
 /// What a crashed run left in its journal: the log's bytes from `start` (block-aligned) to
-/// `written_offset`, as far as slots cover them without a gap.
+/// `written_offset`, as far as slots cover them without a gap, and where the journal said
+/// the log ended (`claimed_end`; more than `written_offset` when slots were missing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalImage {
     pub start: u64,
     pub written_offset: u64,
+    pub claimed_end: u64,
     pub bytes: Vec<u8>,
 }
 
@@ -408,7 +462,12 @@ pub fn load(pointer: &JournalPointer, from: u64) -> io::Result<JournalLoad> {
         segment_size: word(WORD_SEGMENT_SIZE),
     };
     drop(header_peek);
-    if shape.slot_size == 0 || shape.file_size() != size {
+    // Checked before any arithmetic on them: a damaged header must not overflow it.
+    let sane = shape.slot_size > 0
+        && shape.slot_size <= 1 << 30
+        && shape.slot_count <= 1 << 16
+        && shape.segment_size > 0;
+    if !sane || shape.file_size() != size {
         return Ok(JournalLoad::Ignored(format!(
             "inconsistent shape {shape:?}"
         )));
@@ -429,10 +488,11 @@ pub fn load(pointer: &JournalPointer, from: u64) -> io::Result<JournalLoad> {
         let Some((&base, &index)) = bases.range(..=at).next_back() else {
             break;
         };
-        if at >= base + shape.slot_size as u64 {
+        let slot_end = base.saturating_add(shape.slot_size as u64);
+        if at >= slot_end {
             break;
         }
-        let end = written_offset.min(base + shape.slot_size as u64);
+        let end = written_offset.min(slot_end);
         let mut piece = vec![0u8; (end - at) as usize];
         let slot_offset = shape.header_size() + index * shape.slot_size;
         map.read_before_regions(slot_offset + (at - base) as usize, &mut piece);
@@ -442,19 +502,24 @@ pub fn load(pointer: &JournalPointer, from: u64) -> io::Result<JournalLoad> {
     Ok(JournalLoad::Image(JournalImage {
         start: from,
         written_offset: at,
+        claimed_end: written_offset,
         bytes,
     }))
 }
 
 /// The pointer of the store at `root`, made (and written) when it has none.
-pub fn pointer_for(root: &Path, config: &JournalConfig) -> io::Result<JournalPointer> {
+pub fn pointer_for(
+    root: &Path,
+    config: &JournalConfig,
+    shape: JournalShape,
+) -> io::Result<JournalPointer> {
     if let Some(pointer) = JournalPointer::read(root)? {
         return Ok(pointer);
     }
     let store_id = random_id();
     let pointer = JournalPointer {
         store_id,
-        path: journal_path(root, config, store_id),
+        path: journal_path(root, config, store_id, shape.file_size()),
     };
     pointer.write(root)?;
     Ok(pointer)
@@ -468,7 +533,7 @@ pub fn open_fresh(
     pointer: &JournalPointer,
     shape: JournalShape,
 ) -> io::Result<Arc<Journal>> {
-    let path = journal_path(root, config, pointer.store_id);
+    let path = journal_path(root, config, pointer.store_id, shape.file_size());
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
@@ -509,8 +574,8 @@ mod tests {
             enabled: true,
             dir: Some(dir.join("shm")),
         };
-        let pointer = pointer_for(&dir, &config).unwrap();
-        assert_eq!(pointer_for(&dir, &config).unwrap(), pointer);
+        let pointer = pointer_for(&dir, &config, shape()).unwrap();
+        assert_eq!(pointer_for(&dir, &config, shape()).unwrap(), pointer);
         let journal = open_fresh(&dir, &config, &pointer, shape()).unwrap();
         let mut first = journal.take(32 * 1024).unwrap();
         let mut second = journal.take(48 * 1024).unwrap();

@@ -219,3 +219,45 @@ fn the_unflushed_tail_is_bounded_and_appends_resume_once_it_is_flushed() {
         .unwrap();
     store.append(&mut record("J", 0, b"again", None)).unwrap();
 }
+
+#[test]
+fn a_replica_killed_inside_a_blank_s_padding_replays_up_to_the_blank() {
+    let dir = TempDir::new("journal-blank");
+    let master = open(
+        &dir.0.join("master"),
+        &Arc::new(MemStorage::new(true)),
+        asleep(),
+    );
+    let segment = master.commit_log().config().segment_size;
+    // Records until one no longer fits the first segment: it goes to the next, after a BLANK.
+    let mut n = 0;
+    while master.commit_log().written_offset() < segment {
+        append_many(&master, n, 1);
+        n += 1;
+    }
+    let bytes = master.commit_log().read(0, segment as usize).unwrap();
+    let blank_at = {
+        let mut at = 0usize;
+        loop {
+            let header = wire::message::peek(&bytes[at..]).unwrap();
+            if header.kind == wire::message::RecordKind::Blank {
+                break at;
+            }
+            at += header.size();
+        }
+    };
+    let storage = Arc::new(MemStorage::new(true));
+    let slave = open(&dir.0.join("slave"), &storage, asleep());
+    // The BLANK's header and half its padding arrived, not the rest.
+    let padding = segment as usize - blank_at - 8;
+    assert!(padding >= 2, "a BLANK with padding to cut: {padding}");
+    slave
+        .append_replica(0, &bytes[..blank_at + 8 + padding / 2])
+        .unwrap();
+    slave.abandon();
+    storage.crash();
+    let slave = open(&dir.0.join("slave"), &storage, asleep());
+    assert_eq!(slave.recovery_report().valid_end, blank_at as u64);
+    let kept = slave.commit_log().read(0, blank_at).unwrap();
+    assert_eq!(kept, bytes[..blank_at]);
+}

@@ -340,6 +340,16 @@ impl MessageStore {
         self.stop_threads();
         let abort = self.abort.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(abort) = abort {
+            if self.log.flushed_offset() < self.log.written_offset() {
+                // The last flush failed: this is not a clean stop. The marker and the journal
+                // stay, so the next start replays what the segments lack.
+                std::mem::forget(abort);
+                return Err(StoreError::NotWritable {
+                    reason: "the final flush did not reach the written offset: the journal \
+                             is kept for recovery"
+                        .into(),
+                });
+            }
             self.dispatcher.dispatch_available()?;
             self.dispatcher.checkpoint(&self.checkpoint)?;
             abort.remove()?;
@@ -458,7 +468,12 @@ fn open_journal(
         }
         return Ok(None);
     }
-    let pointer = journal::pointer_for(&config.root, &config.journal)?;
+    let shape = JournalShape {
+        slot_size: config.commit_log.chunk_size,
+        slot_count: config.commit_log.journal_slot_count(),
+        segment_size,
+    };
+    let pointer = journal::pointer_for(&config.root, &config.journal, shape)?;
     if crashed {
         let from = align_down(report.valid_end);
         report.journal = match journal::load(&pointer, from)? {
@@ -472,9 +487,19 @@ fn open_journal(
             JournalLoad::Ignored(reason) => JournalOutcome::Ignored(reason),
         };
         match &report.journal {
-            JournalOutcome::Replayed { from, to, records } => log::warn!(
+            JournalOutcome::Replayed {
+                from,
+                to,
+                records,
+                missing,
+            } => log::warn!(
                 "commit log recovery: {records} record(s) from {from} to {to} replayed from \
-                 the journal"
+                 the journal{}",
+                if *missing > 0 {
+                    format!("; {missing} byte(s) past it could not be")
+                } else {
+                    String::new()
+                }
             ),
             JournalOutcome::NotNeeded => {}
             JournalOutcome::Missing => log::warn!(
@@ -486,11 +511,6 @@ fn open_journal(
             }
         }
     }
-    let shape = JournalShape {
-        slot_size: config.commit_log.chunk_size,
-        slot_count: config.commit_log.journal_slot_count(),
-        segment_size,
-    };
     Ok(Some(journal::open_fresh(
         &config.root,
         &config.journal,

@@ -54,8 +54,15 @@ pub struct RecoveryReport {
 pub enum JournalOutcome {
     /// A clean stop, or nothing was in the journal past the segments' end.
     NotNeeded,
-    /// Records verified from the journal and written to the segments.
-    Replayed { from: u64, to: u64, records: u64 },
+    /// Records verified from the journal and written to the segments; `missing`: bytes the
+    /// journal said it held past what could be replayed (a gap, damage, or a replica's
+    /// partial record).
+    Replayed {
+        from: u64,
+        to: u64,
+        records: u64,
+        missing: u64,
+    },
     /// After a crash, no journal: the machine went down (tmpfs emptied), or journaling is off.
     Missing,
     /// After a crash, a journal that could not be used, and why.
@@ -66,7 +73,13 @@ impl JournalOutcome {
     /// Whether recovery may have lost what was appended before the crash (the journal was not
     /// there to give it back).
     pub fn may_have_lost_data(&self, clean: bool) -> bool {
-        !clean && matches!(self, JournalOutcome::Missing | JournalOutcome::Ignored(_))
+        !clean
+            && matches!(
+                self,
+                JournalOutcome::Missing
+                    | JournalOutcome::Ignored(_)
+                    | JournalOutcome::Replayed { missing: 1.., .. }
+            )
     }
 }
 
@@ -375,11 +388,13 @@ pub fn replay(
             bytes: &image.bytes,
         };
         match verify_one(&mut source, base, offset - base, segment_size)? {
-            Step::Advance(size) => {
+            // A BLANK counts once its padding to the segment end is in the image too (a
+            // replica can hold the start of the padding only).
+            Step::Advance(size) if offset + size <= image.written_offset => {
                 offset += size;
                 records += 1;
             }
-            Step::End | Step::Short => break,
+            Step::Advance(_) | Step::End | Step::Short => break,
             Step::Cut(reason) => {
                 log::warn!("journal replay stops at {offset}: {reason}");
                 break;
@@ -391,6 +406,7 @@ pub fn replay(
         from: disk_end,
         to: offset,
         records,
+        missing: image.claimed_end.saturating_sub(offset),
     };
     Ok((outcome, offset))
 }
@@ -432,7 +448,9 @@ fn write_replayed(
             let buffer = &mut staging.as_mut_slice()[..length];
             buffer.fill(0);
             let from = (at - image.start) as usize;
-            let data_end = ((end - image.start) as usize).min(from + length);
+            let data_end = ((end - image.start) as usize)
+                .min(from + length)
+                .min(image.bytes.len());
             if data_end > from {
                 buffer[..data_end - from].copy_from_slice(&image.bytes[from..data_end]);
             }
