@@ -473,6 +473,11 @@ pub fn load(pointer: &JournalPointer, from: u64) -> io::Result<JournalLoad> {
         )));
     }
     let map = SharedMap::open(&pointer.path, size, shape.header_size(), false)?;
+    Ok(JournalLoad::Image(read_image(&map, shape, from)))
+}
+
+/// The bytes the slots of a crashed run's journal hold from `from` on.
+fn read_image(map: &SharedMap, shape: JournalShape, from: u64) -> JournalImage {
     let written_offset = map.word(WORD_WRITTEN).load(Ordering::Acquire);
     let mut bases = BTreeMap::new();
     for index in 0..shape.slot_count {
@@ -499,12 +504,12 @@ pub fn load(pointer: &JournalPointer, from: u64) -> io::Result<JournalLoad> {
         bytes.extend_from_slice(&piece);
         at = end;
     }
-    Ok(JournalLoad::Image(JournalImage {
+    JournalImage {
         start: from,
         written_offset: at,
         claimed_end: written_offset,
         bytes,
-    }))
+    }
 }
 
 /// The pointer of the store at `root`, made (and written) when it has none.
