@@ -185,26 +185,36 @@ fn start_ha(
         let on_truncate: crate::ha::slave::TruncateListener = Arc::new(move |end| {
             let _ = remote.send(Message::LogTruncated(end));
         });
-        let slave = HaSlave::start(store.clone(), master, Some(on_truncate))?;
+        let slave = HaSlave::start(
+            store.clone(),
+            &config.broker_name,
+            master,
+            Some(on_truncate),
+        )?;
         return Ok((None, Some(slave), config.ha_listen_port));
     }
     let on_ack: crate::ha::master::AckListener = Arc::new(move |offset| {
         let _ = remote.send(Message::SlaveAcked(offset));
     });
     let address = SocketAddr::new(bind_address.ip(), config.ha_listen_port);
-    let master = HaMaster::start(address, store.clone(), on_ack, recovery_wait(config, store))?;
+    let wait = recovery_wait(config, store);
+    let master = HaMaster::start(address, store.clone(), &config.broker_name, on_ack, wait)?;
     let port = master.local_addr().port();
     Ok((Some(master), None, port))
 }
 
 /// How long a master waits for its slave before accepting sends: only when its store may
 /// have lost what it had appended (a crash without the journal) and a slave replicated the
-/// last epoch, so the slave may hold acknowledged messages this store lacks.
+/// last epoch, so the slave may hold acknowledged messages this store lacks; or when an
+/// earlier start decided so and was stopped before its slave came back.
 fn recovery_wait(config: &BrokerConfig, store: &MessageStore) -> Option<Duration> {
     let report = store.recovery_report();
     let lost = report.journal.may_have_lost_data(report.clean);
-    let replicated = store.epochs().last().is_some_and(|epoch| epoch.replicated);
-    (lost && replicated && !config.ha_recovery_wait.is_zero()).then_some(config.ha_recovery_wait)
+    let last = store.epochs().last().copied();
+    let replicated = last.is_some_and(|epoch| epoch.replicated);
+    let pending = last.is_some_and(|epoch| epoch.recovering);
+    let wanted = (lost && replicated) || pending;
+    (wanted && !config.ha_recovery_wait.is_zero()).then_some(config.ha_recovery_wait)
 }
 
 fn open_store(

@@ -28,6 +28,9 @@ use crate::store::MessageStore;
 /// Called with every new acked offset, on an HA thread; must not block.
 pub type AckListener = Arc<dyn Fn(u64) + Send + Sync>;
 
+/// How long records appended by replication may take to reach the consume queues.
+const ADOPT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Whether the master accepts appends yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -44,6 +47,8 @@ pub(super) struct Shared {
     pub(super) slaves: AtomicUsize,
     pub(super) stop: AtomicBool,
     pub(super) store: Arc<MessageStore>,
+    /// `brokerName`: a slave of another broker group is refused.
+    pub(super) broker_name: String,
     on_ack: AckListener,
     /// Held through a take-back, so the epoch begins once, after it.
     phase: Mutex<Phase>,
@@ -56,12 +61,15 @@ impl Shared {
         self.phase.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Begins the new epoch and accepts appends; `why` goes to the log.
+    /// Begins the new epoch and accepts appends; `why` goes to the log. First whatever came
+    /// in through replica appends (taken back, even partly) is dispatched, counted in every
+    /// queue's next offset and flushed: the new epoch starts on durable bytes, and sends
+    /// continue each queue.
     pub(super) fn begin_serving(&self, phase: &mut Phase, why: &str) -> io::Result<()> {
-        let epoch = self
-            .store
-            .begin_epoch()
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let other = |e: crate::store::StoreError| io::Error::other(e.to_string());
+        self.store.adopt_appended(ADOPT_TIMEOUT).map_err(other)?;
+        self.store.flush_now().map_err(other)?;
+        let epoch = self.store.begin_epoch().map_err(other)?;
         *phase = Phase::Serving;
         self.serving.store(true, Ordering::Release);
         log::info!(
@@ -93,6 +101,7 @@ impl HaMaster {
     pub fn start(
         address: SocketAddr,
         store: Arc<MessageStore>,
+        broker_name: &str,
         on_ack: AckListener,
         recovery_wait: Option<Duration>,
     ) -> io::Result<HaMaster> {
@@ -104,6 +113,7 @@ impl HaMaster {
             slaves: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             store,
+            broker_name: broker_name.to_string(),
             on_ack,
             phase: Mutex::new(Phase::Recovering { deadline }),
             serving: AtomicBool::new(false),
@@ -114,6 +124,11 @@ impl HaMaster {
                 shared.begin_serving(&mut phase, "master started")?;
             }
             Some(wait) => {
+                // Durable first: a restart during the wait must wait again.
+                shared
+                    .store
+                    .mark_epoch_recovering()
+                    .map_err(|e| io::Error::other(e.to_string()))?;
                 log::warn!(
                     "HA: this master may have lost what it appended before it went down; \
                      sends wait up to {} ms for its slave to give it back",
@@ -169,25 +184,37 @@ impl Drop for HaMaster {
     }
 }
 
-/// The recovery timer: past the deadline, the new epoch begins without the slave.
+/// The recovery timer: past the deadline, the new epoch begins without the slave (retried
+/// every second should beginning it fail, e.g. dispatch stalled on a full disk).
 fn end_recovery_at(shared: &Shared, deadline: Instant) {
-    while !shared.stop.load(Ordering::Acquire) {
+    let mut logged = false;
+    loop {
         let now = Instant::now();
-        if now >= deadline {
-            break;
+        if shared.stop.load(Ordering::Acquire) {
+            return;
         }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(100)));
-    }
-    let mut phase = shared.phase();
-    if *phase != Phase::Serving && !shared.stop.load(Ordering::Acquire) {
-        log::error!(
-            "HA: no slave came back to give back what this master may have lost; serving \
-             without it. Whatever a slave holds past this log's end in the old epoch will be \
-             cut from it"
-        );
-        if let Err(error) = shared.begin_serving(&mut phase, "recovery wait over") {
-            log::error!("HA: cannot begin a new epoch: {error}; sends stay refused");
+        if now < deadline {
+            std::thread::sleep((deadline - now).min(Duration::from_millis(100)));
+            continue;
         }
+        let mut phase = shared.phase();
+        if *phase == Phase::Serving {
+            return;
+        }
+        if !logged {
+            log::error!(
+                "HA: no slave came back to give back what this master may have lost; serving \
+                 without it. Whatever a slave holds past this log's end in the old epoch will \
+                 be cut from it"
+            );
+            logged = true;
+        }
+        match shared.begin_serving(&mut phase, "recovery wait over") {
+            Ok(()) => return,
+            Err(error) => log::error!("HA: cannot begin a new epoch: {error}; retrying"),
+        }
+        drop(phase);
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 

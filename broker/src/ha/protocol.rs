@@ -23,7 +23,8 @@
 //!
 //! ```text
 //!  control frame:  magic u64 | kind u32 | payload size u32 | payload
-//!  HELLO (slave ->):      log start u64 | log end u64 | count u32 | count x epoch (32 B)
+//!  HELLO (slave ->):      log start u64 | log end u64 | name size u16 | brokerName |
+//!                         count u32 | count x epoch (32 B)
 //!  ACCEPT (master ->):    truncate to u64 | count u32 | count x epoch   (then Apache frames
 //!                         from there, and Apache reports back)
 //!  TAKE_BACK (master ->): from u64: the slave sends its log from there in Apache frames,
@@ -58,6 +59,8 @@ pub enum Control {
     Hello {
         log_start: u64,
         log_end: u64,
+        /// The slave's `brokerName`: a master refuses a slave of another broker group.
+        broker_name: String,
         epochs: EpochHistory,
     },
     Accept {
@@ -76,10 +79,14 @@ impl Control {
             Control::Hello {
                 log_start,
                 log_end,
+                broker_name,
                 epochs,
             } => {
                 payload.extend_from_slice(&log_start.to_be_bytes());
                 payload.extend_from_slice(&log_end.to_be_bytes());
+                let name = &broker_name.as_bytes()[..broker_name.len().min(u16::MAX as usize)];
+                payload.extend_from_slice(&(name.len() as u16).to_be_bytes());
+                payload.extend_from_slice(name);
                 encode_epochs(epochs, &mut payload);
                 KIND_HELLO
             }
@@ -124,11 +131,22 @@ impl Control {
             Ok(u64::from_be_bytes(eight))
         };
         match kind {
-            KIND_HELLO => Ok(Control::Hello {
-                log_start: word(0)?,
-                log_end: word(8)?,
-                epochs: decode_epochs(&payload[16.min(payload.len())..])?,
-            }),
+            KIND_HELLO => {
+                let rest = payload.get(16..).ok_or("HELLO cut short")?;
+                let size = rest
+                    .get(..2)
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+                    .ok_or("HELLO without a broker name")?;
+                let name = rest
+                    .get(2..2 + size)
+                    .ok_or("HELLO's broker name cut short")?;
+                Ok(Control::Hello {
+                    log_start: word(0)?,
+                    log_end: word(8)?,
+                    broker_name: String::from_utf8_lossy(name).into_owned(),
+                    epochs: decode_epochs(&rest[2 + size..])?,
+                })
+            }
             KIND_ACCEPT => Ok(Control::Accept {
                 truncate_to: word(0)?,
                 epochs: decode_epochs(&payload[8.min(payload.len())..])?,
@@ -200,11 +218,13 @@ mod tests {
             nonce: 9,
             start_offset: 4096,
             replicated: true,
+            recovering: false,
         }]);
         for control in [
             Control::Hello {
                 log_start: 0,
                 log_end: 5000,
+                broker_name: "broker-a".into(),
                 epochs: epochs.clone(),
             },
             Control::Accept {
@@ -228,10 +248,11 @@ mod tests {
         let mut lying = Control::Hello {
             log_start: 0,
             log_end: 0,
+            broker_name: String::new(),
             epochs: EpochHistory::default(),
         }
         .encode();
-        lying[35] = 200; // claims 200 epochs it does not carry
+        lying[37] = 200; // claims 200 epochs it does not carry
         assert!(Control::decode(KIND_HELLO, &lying[16..]).is_err());
     }
 

@@ -30,8 +30,8 @@ use crate::store::{EpochHistory, MessageStore, StoreError};
 
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 const SLAVE_SILENCE_MAX: Duration = Duration::from_secs(20);
-/// How long taken-back records may take to reach the consume queues.
-const ADOPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a take-back may last as a whole (its reads time out on their own too).
+const TAKE_BACK_TIME_MAX: Duration = Duration::from_secs(60);
 
 fn other(error: impl ToString) -> io::Error {
     io::Error::other(error.to_string())
@@ -46,10 +46,17 @@ pub(super) fn serve(mut stream: TcpStream, shared: &Arc<Shared>) -> io::Result<(
     stream.read_exact(&mut first)?;
     if u64::from_be_bytes(first) == HANDSHAKE_MAGIC {
         match read_control(&mut stream)? {
+            Control::Hello { broker_name, .. } if broker_name != shared.broker_name => {
+                Err(io::Error::other(format!(
+                    "a slave of {broker_name:?}, not of {:?}: refused",
+                    shared.broker_name
+                )))
+            }
             Control::Hello {
                 log_start,
                 log_end,
                 epochs,
+                ..
             } => verified(stream, shared, log_start, log_end, &epochs),
             other => Err(io::Error::other(format!("expected HELLO, got {other:?}"))),
         }
@@ -130,8 +137,7 @@ fn recover_from(
         && slave_end > master_end;
     let why = if continues {
         stream.write_all(&Control::TakeBack { from: master_end }.encode())?;
-        let taken = take_back(stream, store, master_end)?;
-        store.adopt_appended(ADOPT_TIMEOUT).map_err(other)?;
+        let taken = take_back(stream, store, master_end, slave_end)?;
         format!("took back {taken} bytes of the last epoch from the slave")
     } else {
         "the slave holds nothing this master lacks".to_string()
@@ -139,14 +145,18 @@ fn recover_from(
     shared.begin_serving(&mut phase, &why)
 }
 
-/// Receives the slave's log from `from` and appends its valid records; returns how many
-/// bytes it kept. A partial record at the end, or anything from an invalid record on, is
-/// left out.
-fn take_back(stream: &mut TcpStream, store: &MessageStore, from: u64) -> io::Result<u64> {
+/// Receives the slave's log from `from` up to `end` (what its HELLO said it holds) and
+/// appends its valid records; returns how many bytes it kept. A partial record at the end,
+/// or anything from an invalid record on, is left out. Bounded in time as a whole.
+fn take_back(stream: &mut TcpStream, store: &MessageStore, from: u64, end: u64) -> io::Result<u64> {
     let segment_size = store.commit_log().config().segment_size;
     let (mut pending, mut pending_start) = (Vec::new(), from);
     let mut invalid: Option<String> = None;
+    let deadline = Instant::now() + TAKE_BACK_TIME_MAX;
     loop {
+        if Instant::now() >= deadline {
+            return Err(io::Error::other("taking back took too long"));
+        }
         let mut header = [0u8; FRAME_HEADER_SIZE];
         stream.read_exact(&mut header)?;
         let (offset, size) = decode_frame_header(header).map_err(io::Error::other)?;
@@ -158,9 +168,9 @@ fn take_back(stream: &mut TcpStream, store: &MessageStore, from: u64) -> io::Res
         if invalid.is_some() {
             continue;
         }
-        if offset != pending_start + pending.len() as u64 {
+        if offset != pending_start + pending.len() as u64 || offset + size as u64 > end {
             return Err(io::Error::other(format!(
-                "take-back frame at {offset} out of order"
+                "take-back frame {offset}+{size} out of order or past the slave's end {end}"
             )));
         }
         pending.extend_from_slice(&body);

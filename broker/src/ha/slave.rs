@@ -41,7 +41,10 @@ struct Shared {
     stop: AtomicBool,
     connected: AtomicBool,
     store: Arc<MessageStore>,
+    broker_name: String,
     on_truncate: Option<TruncateListener>,
+    /// The last session's failure, so that one repeated every second is logged once.
+    last_failure: Mutex<Option<String>>,
 }
 
 pub struct HaSlave {
@@ -51,6 +54,7 @@ pub struct HaSlave {
 impl HaSlave {
     pub fn start(
         store: Arc<MessageStore>,
+        broker_name: &str,
         master: Option<SocketAddr>,
         on_truncate: Option<TruncateListener>,
     ) -> io::Result<HaSlave> {
@@ -59,7 +63,9 @@ impl HaSlave {
             stop: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             store,
+            broker_name: broker_name.to_string(),
             on_truncate,
+            last_failure: Mutex::new(None),
         });
         let running = shared.clone();
         std::thread::Builder::new()
@@ -102,7 +108,16 @@ fn run(shared: &Shared) {
         let ended = session(shared, master);
         shared.connected.store(false, Ordering::Release);
         if let Err(error) = ended {
-            log::warn!("HA connection to {master} ended: {error}; retrying");
+            let failure = format!("HA connection to {master} ended: {error}");
+            let mut last = shared
+                .last_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if last.as_deref() != Some(failure.as_str()) {
+                log::warn!("{failure}; retrying every second");
+                *last = Some(failure);
+            }
+            drop(last);
             std::thread::sleep(RECONNECT_PAUSE);
         }
     }
@@ -115,6 +130,10 @@ fn session(shared: &Shared, master: SocketAddr) -> io::Result<()> {
     stream.set_write_timeout(Some(MASTER_SILENCE_MAX))?;
     handshake(shared, &mut stream)?;
     shared.connected.store(true, Ordering::Release);
+    *shared
+        .last_failure
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = None;
     let log = shared.store.commit_log();
     log::info!(
         "HA replicating from master {master} at offset {}",
@@ -133,6 +152,7 @@ fn handshake(shared: &Shared, stream: &mut TcpStream) -> io::Result<()> {
     let hello = Control::Hello {
         log_start: log.min_offset(),
         log_end: log.written_offset(),
+        broker_name: shared.broker_name.clone(),
         epochs: store.epochs(),
     };
     stream.write_all(&hello.encode())?;

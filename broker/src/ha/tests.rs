@@ -97,11 +97,24 @@ fn power_loss(node: Node) -> Node {
 
 fn master(node: &Node, wait: Option<Duration>) -> HaMaster {
     let address: SocketAddr = "127.0.0.1:0".parse().expect("address");
-    HaMaster::start(address, node.store.clone(), Arc::new(|_| {}), wait).expect("master")
+    HaMaster::start(
+        address,
+        node.store.clone(),
+        "broker-h",
+        Arc::new(|_| {}),
+        wait,
+    )
+    .expect("master")
 }
 
 fn slave(node: &Node, master: &HaMaster) -> HaSlave {
-    HaSlave::start(node.store.clone(), Some(master.local_addr()), None).expect("slave")
+    HaSlave::start(
+        node.store.clone(),
+        "broker-h",
+        Some(master.local_addr()),
+        None,
+    )
+    .expect("slave")
 }
 
 /// Waits until the slave's log is the master's, byte for byte, and both are dispatched.
@@ -148,8 +161,11 @@ fn a_master_that_lost_its_tail_takes_it_back_from_its_slave() {
     );
     let ha = master(&a, Some(Duration::from_secs(30)));
     assert!(!ha.is_serving(), "sends must wait for the slave");
+    // Written down: a restart during the wait would wait again.
+    assert!(a.store.epochs().last().expect("epoch").recovering);
     let _replica = slave(&b, &ha);
     wait_until("serving", || ha.is_serving());
+    assert!(!a.store.epochs().last().expect("epoch").recovering);
     assert_eq!(a.store.commit_log().written_offset(), lost_end);
     converged(&a, &b);
     assert_eq!(a.store.epochs().entries().len(), 2);
@@ -214,4 +230,29 @@ fn a_slave_behind_on_an_older_epoch_keeps_what_it_has_and_catches_up() {
     wait_until("acked by the slave", || {
         ha.slave_acked_offset() == a.store.commit_log().written_offset()
     });
+}
+
+#[test]
+fn a_slave_of_another_broker_group_is_refused() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("ha-foreign");
+    let a = node(&dir, "master");
+    let ha = master(&a, None);
+    append(&a, 8, 0, 3);
+    let hello = super::protocol::Control::Hello {
+        log_start: 0,
+        log_end: 0,
+        broker_name: "broker-other".into(),
+        epochs: crate::store::EpochHistory::default(),
+    };
+    let mut stream = std::net::TcpStream::connect(ha.local_addr()).expect("connect");
+    stream.write_all(&hello.encode()).expect("hello");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // No ACCEPT, no byte of the log: the master closes the connection.
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("closed, not timed out");
+    assert!(answer.is_empty(), "{} bytes sent to a foreign slave", answer.len());
+    assert_eq!(ha.slave_count(), 0);
 }

@@ -31,6 +31,7 @@ const FILE_NAME: &str = "epochs";
 /// Far more than a broker restarts in its life; bounds what a peer may make us allocate.
 pub const EPOCHS_MAX: usize = 1 << 16;
 const FLAG_REPLICATED: u64 = 1;
+const FLAG_RECOVERING: u64 = 2;
 
 /// One master incarnation and where its bytes start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,9 @@ pub struct Epoch {
     pub start_offset: u64,
     /// A verified slave copied this epoch (then a master that lost data waits for it).
     pub replicated: bool,
+    /// A master that may have lost the end of this epoch has not begun the next one yet: it
+    /// still waits for its slave, also after another restart.
+    pub recovering: bool,
 }
 
 impl Epoch {
@@ -70,24 +74,44 @@ impl EpochHistory {
         self.entries.last()
     }
 
-    /// Begins the next epoch at `start_offset` (the log's end); an epoch that never got a
-    /// byte is replaced rather than kept.
+    /// Begins the next epoch at `start_offset` (the log's end). Epochs that hold no byte of
+    /// this log (starting at or past its end: a promoted slave that copied its master's
+    /// history, or a log cut shorter since) are dropped rather than kept.
     pub fn begin(&mut self, start_offset: u64) -> Epoch {
-        let epoch = self.last().map_or(1, |last| last.epoch + 1);
-        if let Some(last) = self.entries.last() {
-            assert!(start_offset >= last.start_offset, "epochs start in order");
-            if last.start_offset == start_offset {
-                self.entries.pop();
-            }
+        let epoch = self
+            .entries
+            .iter()
+            .map(|entry| entry.epoch)
+            .max()
+            .map_or(1, |last| last.saturating_add(1));
+        while self
+            .entries
+            .last()
+            .is_some_and(|last| last.start_offset >= start_offset)
+        {
+            self.entries.pop();
         }
         let begun = Epoch {
             epoch,
             nonce: random_nonce(),
             start_offset,
             replicated: false,
+            recovering: false,
         };
         self.entries.push(begun);
         begun
+    }
+
+    /// Marks the last epoch as one whose end may be lost and not yet taken back; whether that
+    /// changed anything.
+    pub fn mark_recovering(&mut self) -> bool {
+        match self.entries.last_mut() {
+            Some(last) if !last.recovering => {
+                last.recovering = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Marks the last epoch as replicated; whether that changed anything.
@@ -165,7 +189,13 @@ pub fn encode_entry(entry: &Epoch, out: &mut Vec<u8>) {
     out.extend_from_slice(&entry.epoch.to_be_bytes());
     out.extend_from_slice(&entry.nonce.to_be_bytes());
     out.extend_from_slice(&entry.start_offset.to_be_bytes());
-    let flags = if entry.replicated { FLAG_REPLICATED } else { 0 };
+    let mut flags = 0;
+    if entry.replicated {
+        flags |= FLAG_REPLICATED;
+    }
+    if entry.recovering {
+        flags |= FLAG_RECOVERING;
+    }
     out.extend_from_slice(&flags.to_be_bytes());
 }
 
@@ -187,6 +217,7 @@ pub fn decode_entries(bytes: &[u8], count: usize) -> Result<(Vec<Epoch>, &[u8]),
             nonce: word(at + 8),
             start_offset: word(at + 16),
             replicated: word(at + 24) & FLAG_REPLICATED != 0,
+            recovering: word(at + 24) & FLAG_RECOVERING != 0,
         };
         if entries
             .last()
@@ -257,6 +288,7 @@ mod tests {
             nonce: epoch * 7919,
             start_offset,
             replicated: false,
+            recovering: false,
         }
     }
 
@@ -295,6 +327,8 @@ mod tests {
         let second = history.begin(0);
         assert_eq!((second.epoch, history.entries().len()), (2, 1));
         history.begin(4096);
+        assert!(history.mark_recovering());
+        assert!(!history.mark_recovering());
         assert!(history.mark_replicated());
         assert!(!history.mark_replicated());
         let bytes = history.encode();
@@ -302,6 +336,13 @@ mod tests {
         let mut damaged = bytes.clone();
         damaged[12] ^= 1;
         assert!(EpochHistory::decode(&damaged).is_err());
+        // A promoted slave's history can list epochs past its log's end: beginning there
+        // drops them (no epoch may start before the one before it), and numbers keep rising.
+        let mut promoted = history.clone();
+        let begun = promoted.begin(100);
+        assert_eq!(promoted.entries().len(), 2);
+        assert_eq!(begun.epoch, 4);
+        assert!(!begun.recovering);
     }
 
     #[test]

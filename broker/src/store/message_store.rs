@@ -267,6 +267,28 @@ impl MessageStore {
         Ok(())
     }
 
+    /// Notes, durably, that the current epoch's end may be lost and its slave not asked yet:
+    /// a master restarted during its recovery wait must wait again.
+    pub fn mark_epoch_recovering(&self) -> Result<(), StoreError> {
+        let mut epochs = lock(&self.epochs);
+        let mut next = epochs.clone();
+        if next.mark_recovering() {
+            next.save(&self.config.root)?;
+            *epochs = next;
+        }
+        Ok(())
+    }
+
+    /// Flushes everything appended so far now, on this thread (a master makes what it took
+    /// back from its slave durable before its new epoch begins).
+    pub fn flush_now(&self) -> Result<(), StoreError> {
+        let mut staging = super::aligned_buffer::AlignedBuffer::zeroed(
+            super::flush::STAGING_SIZE.max(self.config.commit_log.chunk_size),
+        );
+        super::flush::flush(&self.log, &mut staging)?;
+        Ok(())
+    }
+
     /// A slave takes its master's history, once its log holds nothing the master's lacks.
     pub fn adopt_epochs(&self, history: EpochHistory) -> Result<(), StoreError> {
         let mut epochs = lock(&self.epochs);
