@@ -57,11 +57,13 @@ struct Job {
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Told, on the persister thread, how a write that carried a ticket ended.
-pub type WrittenListener = Box<dyn Fn(Ticket, Result<(), String>) + Send>;
+pub type WrittenListener = std::sync::Arc<dyn Fn(Ticket, Result<(), String>) + Send + Sync>;
 
 pub struct Persister {
     sender: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// Also told of a ticketed write the caller did itself (the thread gone).
+    on_written: WrittenListener,
 }
 
 /// Newest bytes of each file not yet written, with the newest ticket they carry.
@@ -148,12 +150,14 @@ impl Persister {
     /// Starts the thread; `on_written` hears how each ticketed write ended.
     pub fn spawn(on_written: WrittenListener) -> std::io::Result<Persister> {
         let (sender, receiver) = unbounded::<Job>();
+        let listener = on_written.clone();
         let thread = std::thread::Builder::new()
             .name("broker-persist".into())
-            .spawn(move || run(receiver, on_written))?;
+            .spawn(move || run(receiver, listener))?;
         Ok(Persister {
             sender: Some(sender),
             thread: Some(thread),
+            on_written,
         })
     }
 
@@ -178,8 +182,9 @@ impl Persister {
         });
     }
 
-    /// After [`Self::finish`] (shutdown) the caller's thread writes, blocking: nothing is
-    /// dropped, and nobody is left to report to.
+    /// After [`Self::finish`] (shutdown), or should the thread be gone, the caller's thread
+    /// writes, blocking: nothing is dropped, and a ticket's outcome is still reported (an
+    /// answer parked for it must not wait forever).
     fn send(&self, job: Job) {
         let job = match &self.sender {
             Some(sender) => match sender.send(job) {
@@ -188,8 +193,13 @@ impl Persister {
             },
             None => job,
         };
-        if let Err(error) = client::durable::write_keeping_backup(&job.path, &job.bytes) {
+        let result = client::durable::write_keeping_backup(&job.path, &job.bytes);
+        if let Err(error) = &result {
             log::error!("cannot persist {}: {error}", job.path.display());
+        }
+        if let Some(ticket) = job.ticket {
+            let outcome = result.map_err(|e| format!("cannot write {}: {e}", job.path.display()));
+            (self.on_written)(ticket, outcome);
         }
     }
 
@@ -226,7 +236,7 @@ mod tests {
 
     fn reporting() -> (Persister, Reports) {
         let (told, heard) = unbounded();
-        let persister = Persister::spawn(Box::new(move |ticket, result| {
+        let persister = Persister::spawn(std::sync::Arc::new(move |ticket, result| {
             let _ = told.send((ticket, result));
         }))
         .unwrap();

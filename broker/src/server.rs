@@ -139,9 +139,10 @@ impl Server {
         )?;
         let (ha_master, ha_slave, ha_port) = start_ha(&config, &store, &event_loop, bind_address)?;
         let persisted = event_loop.remote();
-        let on_written: crate::persister::WrittenListener = Box::new(move |ticket, result| {
-            let _ = persisted.send(Message::Persisted(ticket, result));
-        });
+        let on_written: crate::persister::WrittenListener =
+            std::sync::Arc::new(move |ticket, result| {
+                let _ = persisted.send(Message::Persisted(ticket, result));
+            });
         let persister = Persister::spawn(on_written)?;
         let mut handler = Broker::new(config, store, store_host, held, ha_port, persister)?;
         handler.pull_workers = Some(workers);

@@ -202,6 +202,20 @@ fn assert_refused_for_the_disk(refusal: &RemotingCommand) {
 /// Pulls every queue from 0 and checks each acked message at its queue offset, body intact
 /// (CRC checked by the decoder); returns how many were found.
 fn check_all_readable(addr: SocketAddr, acked: &[Ack], step: &str) -> usize {
+    // Dispatch is asynchronous: first, bounded, until every queue holds its last ack.
+    let mut last: HashMap<i32, i64> = HashMap::new();
+    for ack in acked {
+        let top = last.entry(ack.queue_id).or_insert(-1);
+        *top = (*top).max(ack.queue_offset);
+    }
+    let dispatched = integration::wait_until(Duration::from_secs(30), || {
+        last.iter()
+            .all(|(queue_id, top)| max_offset(addr, TOPIC, *queue_id) > *top)
+    });
+    assert!(
+        dispatched,
+        "{step}: acked messages never reached their queues"
+    );
     let mut by_queue: HashMap<i32, HashMap<i64, Vec<u8>>> = HashMap::new();
     let mut client = RawClient::connect(addr).unwrap();
     for queue_id in 0..QUEUES {

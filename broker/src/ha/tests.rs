@@ -252,7 +252,13 @@ fn a_slave_of_another_broker_group_is_refused() {
         .expect("timeout");
     // No ACCEPT, no byte of the log: the master closes the connection.
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("closed, not timed out");
-    assert!(answer.is_empty(), "{} bytes sent to a foreign slave", answer.len());
+    stream
+        .read_to_end(&mut answer)
+        .expect("closed, not timed out");
+    assert!(
+        answer.is_empty(),
+        "{} bytes sent to a foreign slave",
+        answer.len()
+    );
     assert_eq!(ha.slave_count(), 0);
 }

@@ -443,7 +443,9 @@ impl ConsumeQueue {
         let firsts: Vec<u64> = self.files.keys().copied().collect();
         for first in firsts {
             let last = first + self.units_per_file - 1;
-            if last >= self.max_offset || unit_end(&self.read_unit(last)?) > commit_min {
+            // The file holding the queue's last unit stays, expired or not: without it a
+            // restart would find no unit and begin the queue at offset 0 again.
+            if last + 1 >= self.max_offset || unit_end(&self.read_unit(last)?) > commit_min {
                 break;
             }
             self.files.remove(&first);
@@ -697,6 +699,34 @@ mod tests {
         assert_eq!(queue.min_offset(), 6);
         assert_eq!(queue.units(2, 4).unwrap(), Vec::new());
         assert_eq!(queue.unit(6).unwrap(), Some(unit(600)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn retention_keeps_the_file_of_the_last_unit_so_offsets_survive_a_restart() {
+        let dir = temp("retention-last");
+        let space = MemSpace::new(1 << 40);
+        let mut queue = ConsumeQueue::load(&dir, 4).unwrap();
+        for q in 0..8u64 {
+            queue.put(q, &unit(q as i64 * 100), &space).unwrap();
+        }
+        // The file made ahead could not be had (a full disk): the last unit's file is full.
+        drop(queue);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() != file_name(0).as_str()
+                && path.file_name().unwrap() != file_name(4).as_str()
+            {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let mut queue = ConsumeQueue::load(&dir, 4).unwrap();
+        assert_eq!(queue.max_offset(), 8);
+        // Everything expired: the first file goes, the last unit's file stays.
+        assert_eq!(queue.remove_before(u64::MAX).unwrap(), 1);
+        drop(queue);
+        let queue = ConsumeQueue::load(&dir, 4).unwrap();
+        assert_eq!(queue.max_offset(), 8, "the queue would start again at 0");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
