@@ -22,14 +22,16 @@ struct Node {
     store: Arc<MessageStore>,
 }
 
-/// Never flushes on its own: what is unflushed is what a power loss takes.
 fn asleep() -> FlushMode {
     FlushMode::asynchronous(Duration::from_secs(3600))
 }
 
+/// Never flushes on its own: what is unflushed is what a power loss takes (a master's new
+/// epoch still flushes what it took back).
 fn open(root: &Path, storage: Arc<MemStorage>) -> Node {
     let store = MessageStore::open_with_storage(config(root, asleep()), storage.clone(), None)
         .expect("open");
+    store.commit_log().hold_flushes();
     Node {
         root: root.to_path_buf(),
         storage,

@@ -152,6 +152,8 @@ pub struct CommitLog {
     /// Told every new flushed offset, on the flush thread (the broker wakes its loop with it).
     flush_listener: Mutex<Option<FlushListener>>,
     halted: AtomicBool,
+    /// Crash tests keep the flush thread from flushing on its own (see `hold_flushes`).
+    flushes_held: AtomicBool,
     /// Held by every flush, and by a truncation for its whole length.
     flush_lock: Mutex<()>,
 }
@@ -229,6 +231,7 @@ impl CommitLog {
             flush_failing_flag: AtomicBool::new(false),
             flush_listener: Mutex::new(None),
             halted: AtomicBool::new(false),
+            flushes_held: AtomicBool::new(false),
             flush_lock: Mutex::new(()),
         })
     }
@@ -697,6 +700,19 @@ impl CommitLog {
 
     pub fn is_halted(&self) -> bool {
         self.halted.load(Ordering::Acquire)
+    }
+
+    /// Whether the flush thread leaves the log alone (crash tests: what is unflushed then
+    /// is exactly what they appended since).
+    pub fn flushes_held(&self) -> bool {
+        self.flushes_held.load(Ordering::Acquire)
+    }
+
+    /// For crash tests: the flush thread stops flushing on its own (a shutdown, a truncation
+    /// or `flush_now` still flush).
+    #[cfg(test)]
+    pub(crate) fn hold_flushes(&self) {
+        self.flushes_held.store(true, Ordering::Release);
     }
 
     /// Gives the memory of journal slots nobody needs soon back (the flush thread, now and

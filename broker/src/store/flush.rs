@@ -154,6 +154,12 @@ pub fn run(log: Arc<CommitLog>, mode: FlushMode, stop: Receiver<()>) {
 /// past `unflushed_size_max`) is written within a poll rather than a whole interval later.
 fn wait_for_work(log: &CommitLog, mode: FlushMode, stop: &Receiver<()>) -> bool {
     let backlog = log.written_offset().saturating_sub(log.flushed_offset());
+    if log.flushes_held() {
+        return !matches!(
+            stop.recv_timeout(ASYNC_POLL_INTERVAL),
+            Err(RecvTimeoutError::Timeout)
+        );
+    }
     match mode {
         FlushMode::Sync => log.wait_appended(log.flushed_offset(), SYNC_POLL_INTERVAL),
         FlushMode::Async { .. } if backlog >= log.config().chunk_size as u64 => {}
@@ -173,6 +179,9 @@ fn wait_for_work(log: &CommitLog, mode: FlushMode, stop: &Receiver<()>) -> bool 
 /// Whether to flush now. ASYNC_FLUSH (RocketMQ's `FlushRealTimeService`): a chunk's backlog
 /// at once; every `interval` once `least_size` is dirty; anything every `thorough_interval`.
 fn flush_due(log: &CommitLog, mode: FlushMode, last_flush: Instant) -> bool {
+    if log.flushes_held() {
+        return false;
+    }
     let dirty = log.written_offset().saturating_sub(log.flushed_offset());
     match mode {
         FlushMode::Sync => dirty > 0,

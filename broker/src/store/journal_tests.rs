@@ -14,13 +14,16 @@ use super::mem_file::MemStorage;
 use super::tests::{body, config, lose_journal, record, TempDir};
 use super::*;
 
-/// The flush thread never flushes on its own: its first tick is an hour away.
 fn asleep() -> FlushMode {
     FlushMode::asynchronous(Duration::from_secs(3600))
 }
 
+/// The flush thread never flushes on its own here: what is unflushed is exactly what was
+/// appended since the open (a clean shutdown still flushes).
 fn open(root: &Path, storage: &Arc<MemStorage>, mode: FlushMode) -> MessageStore {
-    MessageStore::open_with_storage(config(root, mode), storage.clone(), None).unwrap()
+    let store = MessageStore::open_with_storage(config(root, mode), storage.clone(), None).unwrap();
+    store.commit_log().hold_flushes();
+    store
 }
 
 fn append_many(store: &MessageStore, from: usize, count: usize) -> Vec<AppendedRecord> {
@@ -55,24 +58,25 @@ fn a_process_crash_keeps_every_appended_record_under_async_flush() {
     let dir = TempDir::new("journal-crash");
     let storage = Arc::new(MemStorage::new(true));
     let store = open(&dir.0, &storage, asleep());
-    // Several segments' worth; the flush thread writes only while a chunk or more waits, so
-    // up to a chunk stays unflushed, and `storage.crash()` takes whatever it wrote but did
-    // not sync.
+    // Several segments' worth, none of it flushed.
     let appended = append_many(&store, 0, 300);
     let written = store.commit_log().written_offset();
-    assert!(store.commit_log().flushed_offset() < written);
+    assert_eq!(store.commit_log().flushed_offset(), 0);
     store.abandon();
     storage.crash();
     let store = open(&dir.0, &storage, asleep());
     let report = store.recovery_report().clone();
     assert!(!report.clean);
     assert_eq!(report.valid_end, written, "{report:?}");
-    assert!(
-        matches!(
-            report.journal,
-            recovery::JournalOutcome::Replayed { to, .. } if to == written
-        ),
-        "{report:?}"
+    assert_eq!(
+        report.journal,
+        recovery::JournalOutcome::Replayed {
+            from: 0,
+            to: written,
+            records: 300 + written / store.commit_log().config().segment_size,
+            missing: 0,
+        },
+        "300 records and a BLANK at each segment end"
     );
     assert!(!report.journal.may_have_lost_data(report.clean));
     check(&store, &appended, 0);
@@ -105,17 +109,10 @@ fn a_power_loss_keeps_what_was_flushed_and_says_the_rest_may_be_gone() {
     let report = store.recovery_report().clone();
     assert_eq!(report.journal, recovery::JournalOutcome::Missing);
     assert!(report.journal.may_have_lost_data(report.clean));
-    // What the flush thread synced before the crash (it writes while a chunk waits) stays,
-    // whole records only; the rest is gone.
-    assert!(report.valid_end >= clean_end, "{report:?}");
-    let survivors = tail
-        .iter()
-        .take_while(|r| r.commit_log_offset + u64::from(r.size) <= report.valid_end)
-        .count();
-    let mut expected = kept;
-    expected.extend_from_slice(&tail[..survivors]);
-    check(&store, &expected, 0);
-    for lost in &tail[survivors..] {
+    // What the clean stop flushed stays; what was appended after it, never flushed, is gone.
+    assert_eq!(report.valid_end, clean_end, "{report:?}");
+    check(&store, &kept, 0);
+    for lost in &tail {
         assert!(store.record_at(lost.commit_log_offset).unwrap().is_none());
     }
 }

@@ -682,10 +682,10 @@ fn messages_are_found_by_key_and_unique_key_also_after_a_crash() {
 fn a_read_from_below_the_memory_window_takes_the_unflushed_rest_from_memory() {
     let dir = TempDir::new("cold-warm");
     let storage = Arc::new(MemStorage::new(true));
-    // The flush thread never flushes on its own here: the first timer tick is an hour away and
-    // nothing wakes it before. Waiting for the asynchronous flusher instead made this test
-    // flaky: a tick landing during the fill left a residue under flushCommitLogLeastPages,
-    // which only the thorough flush 10 s later writes, right at the test's deadline.
+    // No waiting for the asynchronous flusher (that made this test flaky: a tick landing
+    // during the fill left a residue under flushCommitLogLeastPages, which only the thorough
+    // flush 10 s later wrote, right at the test's deadline): a clean stop flushes, and after
+    // the reopen the flush thread is held.
     let mode = FlushMode::asynchronous(Duration::from_secs(3600));
     let store = mem_store(&dir.0, &storage, mode);
     // Enough that the last segment holds more than the memory window.
@@ -695,6 +695,7 @@ fn a_read_from_below_the_memory_window_takes_the_unflushed_rest_from_memory() {
     drop(store);
     let store = mem_store(&dir.0, &storage, mode);
     let log = store.commit_log();
+    log.hold_flushes();
     assert_eq!(log.flushed_offset(), log.written_offset());
     // Written but not flushed: only in memory.
     let mut bytes = record("T", 0, &body(240, 400), Some("a"));
