@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use cluster::*;
 use integration::{RawClient, TempDir};
 use wire::message::RecordView;
-use wire::{RemotingCommand, RequestCode, ResponseCode};
+use wire::{RemotingCommand, ResponseCode};
 
 const TOPIC: &str = "DiskFull";
 const QUEUES: i32 = 4;
@@ -146,20 +146,7 @@ fn body_of(key: &str) -> Vec<u8> {
 
 fn send_keyed(client: &mut RawClient, queue_id: i32, key: &str) -> RemotingCommand {
     let properties = format!("KEYS\u{1}{key}\u{2}WAIT\u{1}true\u{2}UNIQ_KEY\u{1}U{key}");
-    let request = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, 0)
-        .with_ext("a", "pg")
-        .with_ext("b", TOPIC)
-        .with_ext("c", "TBW102")
-        .with_ext("d", QUEUES.to_string())
-        .with_ext("e", queue_id.to_string())
-        .with_ext("f", "0")
-        .with_ext("g", "1700000000000")
-        .with_ext("h", "0")
-        .with_ext("i", properties)
-        .with_ext("j", "0")
-        .with_ext("k", "false")
-        .with_ext("m", "false")
-        .with_body(body_of(key));
+    let request = send_request(TOPIC, QUEUES, queue_id, &properties, &body_of(key));
     client.call(request).unwrap()
 }
 

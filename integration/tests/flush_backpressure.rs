@@ -11,23 +11,10 @@ use cluster::*;
 use integration::RawClient;
 use wire::{RemotingCommand, RequestCode, ResponseCode};
 
-/// A SEND_MESSAGE_V2 of `body` to `topic`/`queue_id` with a short UNIQ_KEY.
+/// A SEND_MESSAGE_V2 of `body` with a short UNIQ_KEY (the helper's `try_send` uses the body).
 fn send_big(client: &mut RawClient, queue_id: i32, key: &str, body: &str) -> RemotingCommand {
     let properties = format!("WAIT\u{1}true\u{2}UNIQ_KEY\u{1}{key}\u{2}");
-    let request = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, 0)
-        .with_ext("a", "pg")
-        .with_ext("b", "Parked")
-        .with_ext("c", "TBW102")
-        .with_ext("d", "4")
-        .with_ext("e", queue_id.to_string())
-        .with_ext("f", "0")
-        .with_ext("g", "1700000000000")
-        .with_ext("h", "0")
-        .with_ext("i", properties)
-        .with_ext("j", "0")
-        .with_ext("k", "false")
-        .with_ext("m", "false")
-        .with_body(body.as_bytes().to_vec());
+    let request = send_request("Parked", 4, queue_id, &properties, body.as_bytes());
     client.call(request).expect("an answer")
 }
 

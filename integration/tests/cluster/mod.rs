@@ -102,11 +102,28 @@ pub fn try_send(
     tags: &str,
 ) -> std::io::Result<RemotingCommand> {
     let properties = format!("TAGS\u{1}{tags}\u{2}WAIT\u{1}true\u{2}UNIQ_KEY\u{1}{body}");
-    let request = RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, 0)
+    client.call(send_request(
+        topic,
+        4,
+        queue_id,
+        &properties,
+        body.as_bytes(),
+    ))
+}
+
+/// A SEND_MESSAGE_V2 of `body` with `properties` to `topic` (of `queues` queues), `queue_id`.
+pub fn send_request(
+    topic: &str,
+    queues: i32,
+    queue_id: i32,
+    properties: &str,
+    body: &[u8],
+) -> RemotingCommand {
+    RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, 0)
         .with_ext("a", "pg")
         .with_ext("b", topic)
         .with_ext("c", "TBW102")
-        .with_ext("d", "4")
+        .with_ext("d", queues.to_string())
         .with_ext("e", queue_id.to_string())
         .with_ext("f", "0")
         .with_ext("g", "1700000000000")
@@ -115,8 +132,7 @@ pub fn try_send(
         .with_ext("j", "0")
         .with_ext("k", "false")
         .with_ext("m", "false")
-        .with_body(body.as_bytes().to_vec());
-    client.call(request)
+        .with_body(body.to_vec())
 }
 
 pub fn pull_request(
